@@ -1,6 +1,5 @@
 #pragma once
 
-
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 

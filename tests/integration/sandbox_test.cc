@@ -48,10 +48,12 @@ std::string WriteSite(const std::string& body) {
 TEST_F(SandboxTest, HostAndWanReachEachOther) {
   // ICMP both ways.
   ASSERT_TRUE(sandbox()
-                  .Check(Sandbox::Ns::kHost, {"busybox", "ping", "-c", "1", "-W", "2", Sandbox::kWanAddress})
+                  .Check(Sandbox::Ns::kHost,
+                         {"busybox", "ping", "-c", "1", "-W", "2", Sandbox::kWanAddress})
                   .ok());
   ASSERT_TRUE(sandbox()
-                  .Check(Sandbox::Ns::kWan, {"busybox", "ping", "-c", "1", "-W", "2", Sandbox::kHostAddress})
+                  .Check(Sandbox::Ns::kWan,
+                         {"busybox", "ping", "-c", "1", "-W", "2", Sandbox::kHostAddress})
                   .ok());
 
   // HTTP from the host to a server in wan ("the internet").
@@ -153,8 +155,8 @@ TEST_F(SandboxTest, RealHostIsByteForByteUnchanged) {
     absl::StatusOr<std::string> r = sandbox().Check(Sandbox::Ns::kHost, argv);
     ASSERT_TRUE(r.ok()) << r.status();
   }
-  absl::StatusOr<CommandResult> ping =
-      sandbox().Run(Sandbox::Ns::kHost, {"busybox", "ping", "-c", "1", "-W", "2", Sandbox::kWanAddress});
+  absl::StatusOr<CommandResult> ping = sandbox().Run(
+      Sandbox::Ns::kHost, {"busybox", "ping", "-c", "1", "-W", "2", Sandbox::kWanAddress});
   ASSERT_TRUE(ping.ok());
 
   // The snapshot sees every one of those changes where they happened...
