@@ -14,15 +14,13 @@ passed=0 failed=0 skipped=0
 
 # count FILE: adds a ctest JUnit file's totals to the running counts.
 count() {
-  local line tests failures skips disabled
-  line=$(grep -o '<testsuite [^>]*>' "$1" | head -n 1)
-  tests=$(sed -n 's/.* tests="\([0-9]*\)".*/\1/p' <<<"$line")
-  failures=$(sed -n 's/.* failures="\([0-9]*\)".*/\1/p' <<<"$line")
-  skips=$(sed -n 's/.* skipped="\([0-9]*\)".*/\1/p' <<<"$line")
-  disabled=$(sed -n 's/.* disabled="\([0-9]*\)".*/\1/p' <<<"$line")
-  skips=$(( ${skips:-0} + ${disabled:-0} ))
-  passed=$(( passed + ${tests:-0} - ${failures:-0} - skips ))
-  failed=$(( failed + ${failures:-0} ))
+  local head tests failures skips disabled
+  head=$(tr '\n\t' '  ' <"$1" | grep -o '<testsuite [^>]*>' | head -n 1)
+  attr() { grep -o "[[:space:]]$1=\"[0-9]*\"" <<<"$head" | grep -o '[0-9]*' || echo 0; }
+  tests=$(attr tests) failures=$(attr failures) skips=$(attr skipped) disabled=$(attr disabled)
+  skips=$(( skips + disabled ))
+  passed=$(( passed + tests - failures - skips ))
+  failed=$(( failed + failures ))
   skipped=$(( skipped + skips ))
 }
 

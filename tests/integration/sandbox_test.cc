@@ -39,7 +39,7 @@ std::vector<int> ProcessesInOurPidNamespace() {
 }
 
 std::string WriteSite(const std::string& body) {
-  std::string dir = "/tmp/site";
+  std::string dir = absl::StrCat(Sandbox::kScratchDir, "/site");
   mkdir(dir.c_str(), 0755);
   std::ofstream(dir + "/index.html") << body;
   return dir;

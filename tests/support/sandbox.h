@@ -17,10 +17,10 @@ namespace mesh::testing {
 //
 // Every integration test binary links sandbox_main.cc, which runs each test process inside
 // fresh network, mount, pid, uts and ipc namespaces: that network namespace plays "the host",
-// and /run, /var/lib, /tmp are private tmpfs there (so /run/mesh, /run/netns and the state dir
-// /var/lib/mesh belong to the test alone). When the test process ends, crashes or is killed,
-// the kernel tears all of it down; the launcher then compares the real host's network state
-// with what it was before and fails the run on any difference.
+// and /run and /var/lib/mesh are private tmpfs there (so /run/mesh, /run/netns, the state dir
+// and the scratch dir $TMPDIR=/run/scratch belong to the test alone). When the test process ends,
+// crashes or is killed, the kernel tears all of it down; the launcher then compares the real host's
+// network state with what it was before and fails the run on any difference.
 //
 // A Sandbox object adds the outside world: a network namespace "wan" joined to the sandbox
 // host by a veth pair on documentation addresses, with the host's default route via wan.
@@ -37,6 +37,8 @@ class Sandbox {
   static constexpr char kWanLink[] = "eth0";   // in wan
   static constexpr char kStateDir[] = "/var/lib/mesh";
   static constexpr char kRunDir[] = "/run/mesh";
+  // Scratch space private to the test (also $TMPDIR); gone with the sandbox.
+  static constexpr char kScratchDir[] = "/run/scratch";
 
   // Where a command runs: the sandbox host, wan, or any network namespace.
   enum class Ns { kHost, kWan };

@@ -2,7 +2,7 @@
 //
 //   launcher (real host)            records the real host's network state, then forks
 //     └─ A: unshare(net, mnt, pid, uts, ipc), forks
-//          └─ B: pid 1 of the new pid namespace; private /run, /var/lib, /tmp, /proc, /sys;
+//          └─ B: pid 1 of the new pid namespace; private /proc, /sys, /run, /var/lib/mesh;
 //               forks C, then reaps every orphan until C ends
 //               └─ C: runs the tests
 //   launcher                        after A ends: compares the real host with the record
@@ -99,14 +99,42 @@ void MkdirOrDie(const char* path, mode_t mode) {
   if (mkdir(path, mode) != 0 && errno != EEXIST) Die(absl::StrCat("mkdir ", path).c_str());
 }
 
-// In B: make the mount namespace private and give the test its own /proc, /sys, /run,
-// /var/lib and /tmp.
+// True if `path` is `dir` or lies below it.
+bool Under(const std::string& path, const std::string& dir) {
+  return path == dir || path.starts_with(dir + "/");
+}
+
+// In the launcher, before anything is hidden: the sandbox covers /run with a tmpfs and
+// /var/lib/mesh with another. Refuse to hide the test binary or the working directory (a
+// checkout under /run would vanish), and make sure the state dir's mount point exists.
+void CheckSandboxMountPoints() {
+  char exe[4096] = {}, cwd[4096] = {};
+  if (readlink("/proc/self/exe", exe, sizeof(exe) - 1) < 0) Die("readlink /proc/self/exe");
+  if (getcwd(cwd, sizeof(cwd)) == nullptr) Die("getcwd");
+  for (const char* covered : {"/run", mesh::testing::Sandbox::kStateDir}) {
+    for (const char* path : {exe, cwd}) {
+      if (Under(path, covered)) {
+        std::fprintf(stderr,
+                     "sandbox: %s lies under %s, which the sandbox covers with a tmpfs; build "
+                     "and run the tests elsewhere\n",
+                     path, covered);
+        _exit(125);
+      }
+    }
+  }
+  // The state dir mesh would use on a real install; created empty if missing (what installing
+  // mesh does too). Inside the sandbox a private tmpfs hides whatever it holds.
+  MkdirOrDie(mesh::testing::Sandbox::kStateDir, 0700);
+}
+
+// In B: make the mount namespace private and give the test its own /proc, /sys, /run and
+// state dir. /run holds /run/mesh, /run/netns and the scratch dir (TMPDIR).
 void SetUpSandboxMounts() {
   MountOrDie(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
   MountOrDie("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   MountOrDie("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
-  MountOrDie("tmpfs", "/var/lib", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
-  MountOrDie("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  MountOrDie("tmpfs", mesh::testing::Sandbox::kStateDir, "tmpfs", MS_NOSUID | MS_NODEV,
+             "mode=0700");
   // A sysfs of our own network namespace (so /sys/class/net lists the sandbox's links), with
   // the host's cgroup hierarchies moved back under it.
   MkdirOrDie("/run/.sandbox-cgroup", 0700);
@@ -114,9 +142,10 @@ void SetUpSandboxMounts() {
   MountOrDie("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   MountOrDie("/run/.sandbox-cgroup", "/sys/fs/cgroup", nullptr, MS_MOVE, nullptr);
   rmdir("/run/.sandbox-cgroup");
-  MkdirOrDie("/run/mesh", 0755);
+  MkdirOrDie(mesh::testing::Sandbox::kRunDir, 0755);
   MkdirOrDie("/run/netns", 0755);
-  MkdirOrDie("/var/lib/mesh", 0700);
+  MkdirOrDie(mesh::testing::Sandbox::kScratchDir, 0755);
+  setenv("TMPDIR", mesh::testing::Sandbox::kScratchDir, 1);
 }
 
 int StatusToExitCode(int wstatus) {
@@ -173,6 +202,7 @@ int ReapUntil(pid_t main_child) {
 }
 
 int RunSandboxed() {
+  CheckSandboxMountPoints();
   SweepStaleTestCgroups();
   absl::StatusOr<std::string> before = mesh::testing::TakeHostSnapshot();
   if (!before.ok()) {
