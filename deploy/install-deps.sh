@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang clang-format clang-tidy git
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format clang-tidy git
   # libraries mesh links against
   libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev

@@ -126,7 +126,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create() {
 
 Sandbox::~Sandbox() {
   // Teardown order: the veth (both ends go together), then the wan namespace. Collect errors.
-  for (std::vector<std::string> argv :
+  for (const std::vector<std::string>& argv :
        {std::vector<std::string>{"ip", "link", "delete", kHostLink},
         std::vector<std::string>{"ip", "netns", "delete", kWanNetnsName}}) {
     absl::StatusOr<CommandResult> r = Run(Ns::kHost, argv);
