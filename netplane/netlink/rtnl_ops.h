@@ -1,0 +1,74 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "netplane/ipam/ip.h"
+
+namespace mesh::netplane::netlink {
+
+// What mesh needs to know about a link.
+struct LinkInfo {
+  int index = 0;
+  std::string name;
+  std::string kind;  // "bridge", "veth", ... ("" if the kernel does not say)
+  int master = 0;    // ifindex of the bridge it is a port of, 0 if none
+  bool up = false;
+  int mtu = 0;
+  std::string mac;    // "02:0a:..." ("" if none)
+  std::string alias;  // IFLA_IFALIAS; mesh writes the owner of its links here
+};
+
+// A veth pair created in one request: the host end here (optionally already a port of a
+// bridge, up), the peer directly in another network namespace under its final name and MAC,
+// still down (the kernel cannot open a veth before its pair is complete).
+struct VethSpec {
+  std::string name;  // host end, in the namespace of the RtnlOps
+  int master = 0;    // bridge ifindex for the host end; 0: none
+  int mtu = 1500;
+  std::string alias;
+  std::string peer_name;  // e.g. "eth0"
+  std::array<uint8_t, 6> peer_mac{};
+  int peer_netns_fd = -1;  // borrowed; -1: same namespace as the host end
+};
+
+// rtnetlink (links, addresses, routes) in ONE network namespace, the one the implementation's
+// socket was opened in. Intent-level: each call is one kernel change. Contracts:
+// - Create* returns AlreadyExists if the name is taken (the caller decides whether that link is
+//   its own), InvalidArgument for names over 15 bytes.
+// - DeleteLink succeeds when the link is already gone (teardown is idempotent).
+// - AddAddress succeeds when the address is already there.
+// - Lookups return NotFound for an absent link.
+// Implementations serialize calls internally; callers may use one object from many threads.
+class RtnlOps {
+ public:
+  virtual ~RtnlOps() = default;
+
+  virtual absl::StatusOr<LinkInfo> GetLink(absl::string_view name) = 0;
+  // Full dump; for start-up reconcile only (STYLE.md rule 3).
+  virtual absl::StatusOr<std::vector<LinkInfo>> ListLinks() = 0;
+
+  virtual absl::Status CreateBridge(absl::string_view name, int mtu, absl::string_view alias) = 0;
+  virtual absl::Status CreateVeth(const VethSpec& spec) = 0;
+  virtual absl::Status DeleteLink(absl::string_view name) = 0;
+  virtual absl::Status SetLinkUp(absl::string_view name) = 0;
+  // Hairpin mode of a bridge port (IFLA_BRPORT_MODE): lets a frame leave through the port it
+  // came in on, which a container reaching its own published port through the host needs.
+  virtual absl::Status SetHairpin(int port_index, bool on) = 0;
+
+  virtual absl::Status AddAddress(int ifindex, const ipam::IpAddress& address,
+                                  int prefix_length) = 0;
+  // Default route via `gateway` out of `ifindex`. AlreadyExists if a default route exists.
+  virtual absl::Status AddDefaultRoute(const ipam::IpAddress& gateway, int ifindex) = 0;
+  // Destinations of the main table's routes of `family`, without the default route: what a
+  // new subnet must not overlap.
+  virtual absl::StatusOr<std::vector<ipam::IpPrefix>> ListRouteDestinations(
+      ipam::Family family) = 0;
+};
+
+}  // namespace mesh::netplane::netlink

@@ -1,0 +1,661 @@
+#include "netplane/network/network_manager.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/errno_status.h"
+#include "base/log.h"
+#include "base/names.h"
+#include "base/rollback.h"
+#include "base/status_macros.h"
+#include "netplane/netfilter/conntrack.h"
+#include "netplane/netlink/libnl_rtnl_ops.h"
+#include "netplane/netlink/sysctl.h"
+#include "netplane/network/names.h"
+#include "netplane/nft/kernel_nft_table.h"
+
+namespace mesh::netplane {
+namespace {
+
+constexpr int kMinMtu = 68;  // RFC 791's minimum IPv4 MTU
+constexpr int kMaxMtu = 65535;
+
+// IPv4 only: callers validate the family first.
+in_addr ToInAddr(const ipam::IpAddress& address) {
+  in_addr out{};
+  out.s_addr = htonl(address.ToV4HostOrder().value_or(0));
+  return out;
+}
+
+std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
+
+std::string NetworkAlias(absl::string_view network) {
+  return absl::StrCat("mesh network ", network);
+}
+std::string AttachmentAlias(absl::string_view container, absl::string_view network) {
+  return absl::StrCat("mesh container ", container, " network ", network);
+}
+
+// Two mappings collide when they share protocol and host port and could both receive the same
+// packet: either one listens on every host address, or both on the same one.
+bool Collides(const PortMapping& a, const PortMapping& b) {
+  if (a.protocol != b.protocol || a.host_port != b.host_port) return false;
+  return !a.host_address || !b.host_address || *a.host_address == *b.host_address;
+}
+
+absl::Status ValidatePorts(const std::vector<PortMapping>& ports) {
+  for (size_t i = 0; i < ports.size(); ++i) {
+    const PortMapping& p = ports[i];
+    if (p.host_port == 0 || p.container_port == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("published port ", p.ToString(), ": ports must be between 1 and 65535"));
+    }
+    if (p.host_address && p.host_address->family() != ipam::Family::kV4) {
+      return absl::InvalidArgumentError(absl::StrCat("published port ", p.ToString(),
+                                                     ": only IPv4 host addresses are supported"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (Collides(p, ports[j])) {
+        return absl::InvalidArgumentError(absl::StrCat("published ports ", ports[j].ToString(),
+                                                       " and ", p.ToString(),
+                                                       " use the same host port"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::string_view ProtocolName(Protocol protocol) {
+  return protocol == Protocol::kTcp ? "tcp" : "udp";
+}
+
+std::string PortMapping::ToString() const {
+  return absl::StrCat(host_address ? absl::StrCat(host_address->ToString(), ":") : "", host_port,
+                      "->", container_port, "/", ProtocolName(protocol));
+}
+
+absl::StatusOr<std::unique_ptr<NetworkManager>> NetworkManager::Create(
+    NetworkManagerOptions options) {
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::LibnlRtnlOps> host, netlink::LibnlRtnlOps::Open());
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<nft::KernelNftTable> nft, nft::KernelNftTable::Create());
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<ipam::Ipam> ipam,
+                        ipam::Ipam::Open(absl::StrCat(options.state_dir, "/ipam")));
+  RtnlOpener opener =
+      [](const NamespaceHandle& ns) -> absl::StatusOr<std::unique_ptr<netlink::RtnlOps>> {
+    MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::LibnlRtnlOps> ops,
+                          netlink::LibnlRtnlOps::OpenIn(ns));
+    return std::unique_ptr<netlink::RtnlOps>(std::move(ops));
+  };
+  const uint32_t portid = nft->portid();
+  auto manager = std::make_unique<NetworkManager>(
+      std::move(options), std::move(host), std::move(nft), std::move(ipam), std::move(opener));
+  manager->nft_portid_ = portid;
+  manager->flush_conntrack_ = netfilter::FlushConntrackByDestinationPort;
+  return manager;
+}
+
+NetworkManager::NetworkManager(NetworkManagerOptions options,
+                               std::unique_ptr<netlink::RtnlOps> host,
+                               std::unique_ptr<nft::NftTable> nft, std::unique_ptr<ipam::Ipam> ipam,
+                               RtnlOpener open_in_netns)
+    : options_(std::move(options)),
+      host_(std::move(host)),
+      nft_(std::move(nft)),
+      ipam_(std::move(ipam)),
+      open_in_netns_(std::move(open_in_netns)) {}
+
+absl::Status NetworkManager::EnsureNftTable() {
+  if (nft_ready_) return absl::OkStatus();
+  MESH_RETURN_IF_ERROR(
+      Annotate(nft_->Apply(nft::FullRebuild(NftStateLocked())), "create mesh's nftables table"));
+  nft_ready_ = true;
+  return absl::OkStatus();
+}
+
+nft::NetworkEntry NetworkManager::NftNetwork(const Network& network) const {
+  const NetworkConfig& c = network.info.config;
+  nft::NetworkEntry e;
+  e.name = c.name;
+  e.bridge = network.info.bridge;
+  e.subnet = ToInAddr(c.subnet->network());
+  e.prefix_length = c.subnet->length();
+  e.nat = c.nat && !c.internal;
+  e.internal = c.internal;
+  return e;
+}
+
+std::vector<nft::PortEntry> NetworkManager::NftPorts(const AttachResult& attachment,
+                                                     const std::vector<PortMapping>& ports) const {
+  std::vector<nft::PortEntry> out;
+  for (const PortMapping& p : ports) {
+    nft::PortEntry e;
+    e.proto = p.protocol == Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP;
+    if (p.host_address) e.host_address = ToInAddr(*p.host_address);
+    e.host_port = p.host_port;
+    e.container_address = ToInAddr(attachment.address);
+    e.container_port = p.container_port;
+    e.owner = absl::StrCat(attachment.container_id, "/", attachment.network);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+nft::DesiredState NetworkManager::NftStateLocked() const {
+  nft::DesiredState state;
+  for (const auto& [name, network] : networks_) state.networks.push_back(NftNetwork(network));
+  for (const auto& [key, attachment] : attachments_) {
+    for (nft::PortEntry& e : NftPorts(attachment, attachment.ports)) {
+      state.ports.push_back(std::move(e));
+    }
+  }
+  return state;
+}
+
+nft::DesiredState NetworkManager::NftState() const {
+  absl::MutexLock lock(&mu_);
+  return NftStateLocked();
+}
+
+void NetworkManager::FlushConntrack(const std::vector<PortMapping>& ports) {
+  if (!flush_conntrack_) return;
+  for (const PortMapping& p : ports) {
+    absl::StatusOr<int> flushed =
+        flush_conntrack_(p.protocol == Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP, p.host_port);
+    if (!flushed.ok()) {
+      // The mapping itself is in place; a stale flow only delays it until the entry expires.
+      MESH_LOG(Warning) << "published port " << p.ToString() << ": " << flushed.status();
+    } else if (*flushed > 0) {
+      MESH_LOG(Debug) << "published port " << p.ToString() << ": flushed " << *flushed
+                      << " conntrack entries";
+    }
+  }
+}
+
+absl::StatusOr<NetworkInfo> NetworkManager::CreateNetwork(const NetworkConfig& requested) {
+  const std::string what = absl::StrCat("create network ", Quote(requested.name));
+  MESH_RETURN_IF_ERROR(Annotate(ValidateName(NameKind::kNetwork, requested.name), what));
+  if (requested.mtu < kMinMtu || requested.mtu > kMaxMtu) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": mtu ", requested.mtu, " is outside ", kMinMtu, "..", kMaxMtu));
+  }
+  if (requested.subnet && requested.subnet->network().family() != ipam::Family::kV4) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": subnet ", requested.subnet->ToString(),
+                                                   " is IPv6; networks are IPv4 for now"));
+  }
+
+  absl::MutexLock lock(&mu_);
+  if (networks_.contains(requested.name)) {
+    return absl::AlreadyExistsError(absl::StrCat(what, ": a network of that name exists"));
+  }
+  NetworkConfig config = requested;
+  if (!config.subnet) {
+    MESH_ASSIGN_OR_RETURN(std::vector<ipam::IpPrefix> in_use,
+                          host_->ListRouteDestinations(ipam::Family::kV4));
+    for (const auto& [name, network] : networks_) in_use.push_back(*network.info.config.subnet);
+    absl::StatusOr<ipam::IpPrefix> chosen =
+        ipam::Ipam::ChooseSubnet(options_.default_pool, options_.default_prefix_length, in_use);
+    if (!chosen.ok()) return Annotate(chosen.status(), what);
+    config.subnet = *chosen;
+  }
+  MESH_RETURN_IF_ERROR(EnsureNftTable());
+
+  // Order: IPAM pool (validates subnet, gateway and overlaps before any kernel change), bridge,
+  // gateway address, forwarding, nftables. Undone in reverse on error.
+  Rollback undo;
+  MESH_RETURN_IF_ERROR(Annotate(ipam_->AddPool(config.name, *config.subnet, config.gateway), what));
+  // Undo steps capture by value: they run when `undo` is destroyed, after later locals.
+  // Best effort: the call is already failing with the error that matters.
+  undo.Push([this, name = config.name] { ipam_->RemovePool(name).IgnoreError(); });
+  MESH_ASSIGN_OR_RETURN(ipam::PoolSnapshot pool, ipam_->Get(config.name));
+  config.gateway = pool.gateway;
+
+  Network network;
+  network.info.config = config;
+  network.info.bridge = BridgeName(config.name);
+  absl::Status created =
+      host_->CreateBridge(network.info.bridge, config.mtu, NetworkAlias(config.name));
+  if (absl::IsAlreadyExists(created)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(what, ": link ", Quote(network.info.bridge),
+                     " already exists (a leftover of an earlier run: reconcile removes it)"));
+  }
+  MESH_RETURN_IF_ERROR(Annotate(created, what));
+  undo.Push([this, bridge = network.info.bridge] { host_->DeleteLink(bridge).IgnoreError(); });
+  MESH_RETURN_IF_ERROR(Annotate(EnsureBridge(network), what));
+  if (config.nat && !config.internal && !ip_forward_set_) {
+    MESH_RETURN_IF_ERROR(Annotate(netlink::WriteSysctl("net/ipv4/ip_forward", "1"), what));
+    ip_forward_set_ = true;
+  }
+  MESH_RETURN_IF_ERROR(Annotate(nft_->Apply(nft::AddNetwork(NftNetwork(network))), what));
+  undo.Commit();
+  networks_.emplace(config.name, network);
+  MESH_LOG(Info) << "network " << Quote(config.name) << " created: bridge " << network.info.bridge
+                 << ", subnet " << config.subnet->ToString() << ", gateway "
+                 << config.gateway->ToString();
+  return network.info;
+}
+
+absl::Status NetworkManager::DeleteNetwork(absl::string_view name) {
+  const std::string what = absl::StrCat("delete network ", Quote(name));
+  absl::MutexLock lock(&mu_);
+  auto it = networks_.find(name);
+  if (it == networks_.end()) return absl::NotFoundError(absl::StrCat(what, ": no such network"));
+  std::vector<std::string> users;
+  for (const auto& [key, attachment] : attachments_) {
+    if (key.second == name) users.push_back(Quote(key.first));
+  }
+  if (!users.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": containers ", absl::StrJoin(users, ", "), " are attached; detach them first"));
+  }
+  // Teardown order: nftables entries, bridge, IPAM pool. Every step runs; errors are collected.
+  std::vector<std::string> errors;
+  auto collect = [&](const absl::Status& s) {
+    if (!s.ok()) errors.push_back(std::string(s.message()));
+  };
+  collect(nft_->Apply(nft::RemoveNetwork(NftNetwork(it->second))));
+  collect(host_->DeleteLink(it->second.info.bridge));
+  collect(ipam_->RemovePool(it->first));
+  networks_.erase(it);
+  if (networks_.empty()) {
+    // Nothing left to program: mesh leaves no table behind (it comes back with a network).
+    collect(nft_->Apply(nft::DeleteTable()));
+    nft_ready_ = false;
+  }
+  if (!errors.empty()) {
+    return absl::InternalError(absl::StrCat(what, ": ", absl::StrJoin(errors, "; ")));
+  }
+  MESH_LOG(Info) << "network " << Quote(name) << " deleted";
+  return absl::OkStatus();
+}
+
+std::vector<NetworkInfo> NetworkManager::ListNetworks() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<NetworkInfo> out;
+  for (const auto& [name, network] : networks_) out.push_back(network.info);
+  return out;
+}
+
+absl::StatusOr<NetworkInfo> NetworkManager::GetNetwork(absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = networks_.find(name);
+  if (it == networks_.end()) {
+    return absl::NotFoundError(absl::StrCat("network ", Quote(name), ": no such network"));
+  }
+  return it->second.info;
+}
+
+absl::Status NetworkManager::CheckPortsFree(const std::vector<PortMapping>& ports) const {
+  for (const PortMapping& wanted : ports) {
+    for (const auto& [key, attachment] : attachments_) {
+      for (const PortMapping& taken : attachment.ports) {
+        if (Collides(wanted, taken)) {
+          return absl::AlreadyExistsError(absl::StrCat(
+              "published port ", wanted.ToString(), ": host port ", wanted.host_port, "/",
+              ProtocolName(wanted.protocol), " is already published by container ",
+              Quote(key.first), " (", taken.ToString(), ")"));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string NetworkManager::NextIfname(absl::string_view container_id) const {
+  std::set<std::string> used;
+  for (const auto& [key, attachment] : attachments_) {
+    if (key.first == container_id) used.insert(attachment.ifname);
+  }
+  for (int i = 0;; ++i) {
+    std::string name = absl::StrCat("eth", i);
+    if (!used.contains(name)) return name;
+  }
+}
+
+absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request) {
+  const std::string what = absl::StrCat("attach container ", Quote(request.container_id),
+                                        " to network ", Quote(request.network));
+  MESH_RETURN_IF_ERROR(Annotate(ValidateName(NameKind::kContainer, request.container_id), what));
+  MESH_RETURN_IF_ERROR(Annotate(ValidatePorts(request.ports), what));
+  if (!request.ifname.empty() &&
+      (request.ifname.size() > kMaxIfNameLength || request.ifname.find('/') != std::string::npos)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": interface name ", Quote(request.ifname), " is not valid"));
+  }
+  absl::StatusOr<NamespaceHandle> netns = NamespaceHandle::Open(request.netns_path, CLONE_NEWNET);
+  if (!netns.ok()) return Annotate(netns.status(), what);
+
+  absl::MutexLock lock(&mu_);
+  auto network_it = networks_.find(request.network);
+  if (network_it == networks_.end()) {
+    return absl::NotFoundError(absl::StrCat(what, ": no such network"));
+  }
+  const Network& network = network_it->second;
+  const AttachmentKey key{request.container_id, request.network};
+  if (attachments_.contains(key)) {
+    return absl::AlreadyExistsError(absl::StrCat(what, ": already attached"));
+  }
+  MESH_RETURN_IF_ERROR(Annotate(CheckPortsFree(request.ports), what));
+  MESH_RETURN_IF_ERROR(EnsureNftTable());
+
+  AttachResult result;
+  result.container_id = request.container_id;
+  result.network = request.network;
+  result.netns_path = request.netns_path;
+  result.ifname = request.ifname.empty() ? NextIfname(request.container_id) : request.ifname;
+  result.host_ifname = VethHostName(request.container_id, request.network);
+  const std::array<uint8_t, 6> mac = ContainerMac(request.container_id, request.network);
+  result.mac = MacToString(mac);
+  result.prefix_length = network.info.config.subnet->length();
+  result.gateway = *network.info.config.gateway;
+  result.default_route = std::none_of(attachments_.begin(), attachments_.end(), [&](auto& a) {
+    return a.first.first == request.container_id && a.second.default_route;
+  });
+  result.ports = request.ports;
+
+  // Order: lease, veth pair (host end on the bridge, peer born in the container's namespace),
+  // hairpin, addresses and routes inside, published ports. Undone in reverse on error.
+  Rollback undo;
+  const std::string owner = absl::StrCat(request.container_id, "/", result.ifname);
+  absl::StatusOr<ipam::IpAddress> address =
+      ipam_->Allocate(request.network, owner, request.address);
+  if (!address.ok()) return Annotate(address.status(), what);
+  result.address = *address;
+  // Undo steps capture by value: they run when `undo` is destroyed, after later locals.
+  // Best effort: the call is already failing with the error that matters.
+  undo.Push([this, network_name = request.network, owner] {
+    ipam_->Release(network_name, owner).IgnoreError();
+  });
+
+  MESH_RETURN_IF_ERROR(Annotate(PlumbAttachment(network, result, *netns), what));
+  undo.Push([this, name = result.host_ifname] { host_->DeleteLink(name).IgnoreError(); });
+
+  if (!request.ports.empty()) {
+    for (const nft::PortEntry& e : NftPorts(result, request.ports)) {
+      MESH_RETURN_IF_ERROR(Annotate(nft_->Apply(nft::AddPort(e)), what));
+      undo.Push([this, e] { nft_->Apply(nft::RemovePort(e)).IgnoreError(); });
+    }
+  }
+  undo.Commit();
+  FlushConntrack(request.ports);
+  attachments_.emplace(key, result);
+  MESH_LOG(Debug) << "attached " << Quote(request.container_id) << " to " << Quote(request.network)
+                  << " as " << result.ifname << " " << result.address.ToString();
+  return result;
+}
+
+absl::Status NetworkManager::EnsureBridge(Network& network) {
+  const NetworkConfig& config = network.info.config;
+  MESH_ASSIGN_OR_RETURN(netlink::LinkInfo bridge, host_->GetLink(network.info.bridge));
+  network.bridge_index = bridge.index;
+  MESH_RETURN_IF_ERROR(host_->AddAddress(bridge.index, *config.gateway, config.subnet->length()));
+  if (!bridge.up) MESH_RETURN_IF_ERROR(host_->SetLinkUp(network.info.bridge));
+  return absl::OkStatus();
+}
+
+absl::Status NetworkManager::PlumbAttachment(const Network& network, const AttachResult& result,
+                                             const NamespaceHandle& netns) {
+  // Order: veth pair (host end up on the bridge, peer born in the container's namespace under
+  // its final name and MAC), hairpin, loopback, address, default route.
+  netlink::VethSpec veth;
+  veth.name = result.host_ifname;
+  veth.master = network.bridge_index;
+  veth.mtu = network.info.config.mtu;
+  veth.alias = AttachmentAlias(result.container_id, result.network);
+  veth.peer_name = result.ifname;
+  veth.peer_mac = ContainerMac(result.container_id, result.network);
+  veth.peer_netns_fd = netns.fd();
+  absl::Status created = host_->CreateVeth(veth);
+  if (absl::IsAlreadyExists(created)) {
+    return absl::AlreadyExistsError(absl::StrCat("link ", Quote(veth.name), " exists here or ",
+                                                 Quote(veth.peer_name), " exists in ",
+                                                 result.netns_path));
+  }
+  MESH_RETURN_IF_ERROR(created);
+  Rollback undo;
+  // Deleting the host end takes the peer (and its addresses and routes) with it.
+  undo.Push([this, name = veth.name] { host_->DeleteLink(name).IgnoreError(); });
+
+  MESH_ASSIGN_OR_RETURN(netlink::LinkInfo host_end, host_->GetLink(veth.name));
+  MESH_RETURN_IF_ERROR(host_->SetHairpin(host_end.index, true));
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::RtnlOps> inside, open_in_netns_(netns));
+  MESH_RETURN_IF_ERROR(inside->SetLinkUp("lo"));
+  MESH_RETURN_IF_ERROR(inside->SetLinkUp(result.ifname));
+  MESH_ASSIGN_OR_RETURN(netlink::LinkInfo peer, inside->GetLink(result.ifname));
+  MESH_RETURN_IF_ERROR(inside->AddAddress(peer.index, result.address, result.prefix_length));
+  if (result.default_route) {
+    MESH_RETURN_IF_ERROR(inside->AddDefaultRoute(result.gateway, peer.index));
+  }
+  undo.Commit();
+  return absl::OkStatus();
+}
+
+absl::Status NetworkManager::Detach(absl::string_view container_id, absl::string_view network) {
+  const std::string what =
+      absl::StrCat("detach container ", Quote(container_id), " from network ", Quote(network));
+  absl::MutexLock lock(&mu_);
+  auto it = attachments_.find(AttachmentKey{std::string(container_id), std::string(network)});
+  if (it == attachments_.end()) return absl::NotFoundError(absl::StrCat(what, ": not attached"));
+  const AttachResult& a = it->second;
+  // Teardown order: published ports, veth pair (the peer and its addresses and routes go with
+  // it), lease. Every step runs; errors are collected.
+  std::vector<std::string> errors;
+  auto collect = [&](const absl::Status& s) {
+    if (!s.ok()) errors.push_back(std::string(s.message()));
+  };
+  for (const nft::PortEntry& e : NftPorts(a, a.ports)) {
+    collect(nft_->Apply(nft::RemovePort(e)));
+  }
+  collect(host_->DeleteLink(a.host_ifname));
+  collect(ipam_->Release(a.network, absl::StrCat(a.container_id, "/", a.ifname)));
+  FlushConntrack(a.ports);
+  attachments_.erase(it);
+  if (!errors.empty()) {
+    return absl::InternalError(absl::StrCat(what, ": ", absl::StrJoin(errors, "; ")));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<AttachResult> NetworkManager::ListAttachments() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<AttachResult> out;
+  for (const auto& [key, attachment] : attachments_) out.push_back(attachment);
+  return out;
+}
+
+absl::Status NetworkManager::PublishPort(absl::string_view container_id, absl::string_view network,
+                                         const PortMapping& port) {
+  const std::string what = absl::StrCat("publish port ", port.ToString(), " of container ",
+                                        Quote(container_id), " on network ", Quote(network));
+  MESH_RETURN_IF_ERROR(Annotate(ValidatePorts({port}), what));
+  absl::MutexLock lock(&mu_);
+  auto it = attachments_.find(AttachmentKey{std::string(container_id), std::string(network)});
+  if (it == attachments_.end()) {
+    return absl::NotFoundError(absl::StrCat(what, ": the container is not attached"));
+  }
+  MESH_RETURN_IF_ERROR(Annotate(CheckPortsFree({port}), what));
+  MESH_RETURN_IF_ERROR(EnsureNftTable());
+  for (const nft::PortEntry& e : NftPorts(it->second, {port})) {
+    MESH_RETURN_IF_ERROR(Annotate(nft_->Apply(nft::AddPort(e)), what));
+  }
+  it->second.ports.push_back(port);
+  FlushConntrack({port});
+  return absl::OkStatus();
+}
+
+absl::Status NetworkManager::UnpublishPort(absl::string_view container_id,
+                                           absl::string_view network, const PortMapping& port) {
+  const std::string what = absl::StrCat("unpublish port ", port.ToString(), " of container ",
+                                        Quote(container_id), " on network ", Quote(network));
+  absl::MutexLock lock(&mu_);
+  auto it = attachments_.find(AttachmentKey{std::string(container_id), std::string(network)});
+  if (it == attachments_.end()) {
+    return absl::NotFoundError(absl::StrCat(what, ": the container is not attached"));
+  }
+  std::vector<PortMapping>& ports = it->second.ports;
+  auto port_it = std::find_if(ports.begin(), ports.end(), [&](const PortMapping& p) {
+    return p.protocol == port.protocol && p.host_port == port.host_port &&
+           p.host_address == port.host_address && p.container_port == port.container_port;
+  });
+  if (port_it == ports.end()) return absl::NotFoundError(absl::StrCat(what, ": not published"));
+  for (const nft::PortEntry& e : NftPorts(it->second, {*port_it})) {
+    MESH_RETURN_IF_ERROR(Annotate(nft_->Apply(nft::RemovePort(e)), what));
+  }
+  FlushConntrack({*port_it});
+  ports.erase(port_it);
+  return absl::OkStatus();
+}
+
+}  // namespace mesh::netplane
+
+namespace mesh::netplane {
+
+absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> errors;
+  auto collect = [&](const absl::Status& s) {
+    if (!s.ok()) errors.push_back(std::string(s.message()));
+  };
+
+  // 1. Adopt the desired state as the registry.
+  networks_.clear();
+  attachments_.clear();
+  std::set<std::string> owned_links;
+  for (const NetworkConfig& config : desired.networks) {
+    if (!config.subnet || !config.gateway) {
+      collect(absl::InvalidArgumentError(absl::StrCat("reconcile network ", Quote(config.name),
+                                                      ": subnet and gateway must be set")));
+      continue;
+    }
+    Network network;
+    network.info.config = config;
+    network.info.bridge = BridgeName(config.name);
+    owned_links.insert(network.info.bridge);
+    networks_.emplace(config.name, std::move(network));
+  }
+  for (const AttachResult& a : desired.attachments) {
+    if (!networks_.contains(a.network)) {
+      collect(absl::InvalidArgumentError(absl::StrCat("reconcile container ", Quote(a.container_id),
+                                                      ": network ", Quote(a.network),
+                                                      " is not desired")));
+      continue;
+    }
+    owned_links.insert(a.host_ifname);
+    attachments_.emplace(AttachmentKey{a.container_id, a.network}, a);
+  }
+
+  // 2. Links: remove mesh-named links nothing owns, then create what is missing.
+  absl::StatusOr<std::vector<netlink::LinkInfo>> links = host_->ListLinks();
+  if (!links.ok()) return Annotate(links.status(), "reconcile: list links");
+  std::set<std::string> present;
+  for (const netlink::LinkInfo& link : *links) {
+    if (IsMeshLinkName(link.name) && !owned_links.contains(link.name)) {
+      MESH_LOG(Info) << "reconcile: removing orphan link " << Quote(link.name) << " ("
+                     << (link.alias.empty() ? "no owner" : link.alias) << ")";
+      collect(host_->DeleteLink(link.name));
+      continue;
+    }
+    present.insert(link.name);
+  }
+  for (auto& [name, network] : networks_) {
+    const std::string what = absl::StrCat("reconcile network ", Quote(name));
+    if (!present.contains(network.info.bridge)) {
+      MESH_LOG(Info) << what << ": creating missing bridge " << network.info.bridge;
+      absl::Status s =
+          host_->CreateBridge(network.info.bridge, network.info.config.mtu, NetworkAlias(name));
+      if (!s.ok()) {
+        collect(Annotate(s, what));
+        continue;
+      }
+    }
+    collect(Annotate(EnsureBridge(network), what));
+    collect(Annotate(ipam_->AddPool(name, *network.info.config.subnet, network.info.config.gateway),
+                     what));
+    if (network.info.config.nat && !network.info.config.internal && !ip_forward_set_) {
+      collect(Annotate(netlink::WriteSysctl("net/ipv4/ip_forward", "1"), what));
+      ip_forward_set_ = true;
+    }
+  }
+  for (auto& [key, a] : attachments_) {
+    const std::string what = absl::StrCat("reconcile container ", Quote(a.container_id),
+                                          " on network ", Quote(a.network));
+    absl::StatusOr<ipam::IpAddress> lease =
+        ipam_->Allocate(a.network, absl::StrCat(a.container_id, "/", a.ifname), a.address);
+    collect(Annotate(lease.status(), what));
+    if (present.contains(a.host_ifname)) {
+      absl::StatusOr<netlink::LinkInfo> host_end = host_->GetLink(a.host_ifname);
+      if (host_end.ok()) collect(Annotate(host_->SetHairpin(host_end->index, true), what));
+      continue;
+    }
+    absl::StatusOr<NamespaceHandle> netns = NamespaceHandle::Open(a.netns_path, CLONE_NEWNET);
+    if (!netns.ok()) {
+      collect(Annotate(netns.status(), what));
+      continue;
+    }
+    MESH_LOG(Info) << what << ": re-creating missing veth " << a.host_ifname;
+    collect(Annotate(PlumbAttachment(networks_.at(a.network), a, *netns), what));
+  }
+
+  // 3. IPAM: leases and pools nothing uses.
+  for (const std::string& pool : ipam_->Networks()) {
+    if (!networks_.contains(pool)) {
+      collect(ipam_->RemovePool(pool));
+      continue;
+    }
+    absl::StatusOr<ipam::PoolSnapshot> snapshot = ipam_->Get(pool);
+    if (!snapshot.ok()) continue;
+    for (const auto& [address, owner] : snapshot->leases) {
+      bool used = std::any_of(attachments_.begin(), attachments_.end(), [&](const auto& entry) {
+        const AttachResult& a = entry.second;
+        return a.network == pool && absl::StrCat(a.container_id, "/", a.ifname) == owner;
+      });
+      if (!used) collect(ipam_->Release(pool, owner));
+    }
+  }
+
+  // 4. nftables: the whole table in one transaction (or no table when there is no network).
+  if (networks_.empty()) {
+    collect(nft_->Apply(nft::DeleteTable()));
+    nft_ready_ = false;
+  } else {
+    collect(Annotate(nft_->Apply(nft::FullRebuild(NftStateLocked())), "reconcile nftables"));
+    nft_ready_ = true;
+  }
+  if (!errors.empty()) {
+    return absl::InternalError(
+        absl::StrCat("reconcile: ", errors.size(), " problems: ", absl::StrJoin(errors, "; ")));
+  }
+  return absl::OkStatus();
+}
+
+void NetworkManager::RepairNftTable(const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  if (!nft_ready_) return;  // no table is wanted right now
+  absl::Status s = nft_->Apply(nft::FullRebuild(NftStateLocked()));
+  if (s.ok()) {
+    MESH_LOG(Warning) << "nftables: " << reason << "; restored mesh's table";
+  } else {
+    MESH_LOG(Error) << "nftables: " << reason << "; restoring mesh's table failed: " << s;
+  }
+}
+
+absl::Status NetworkManager::StartSelfRepair() {
+  if (monitor_) return absl::OkStatus();
+  netfilter::NftMonitor::Options options;
+  options.tables = {std::string(nft::kTableName)};
+  options.own_portid = nft_portid_;
+  MESH_ASSIGN_OR_RETURN(
+      monitor_, netfilter::NftMonitor::Start(
+                    options, [this](const std::string& reason) { RepairNftTable(reason); }));
+  return absl::OkStatus();
+}
+
+}  // namespace mesh::netplane

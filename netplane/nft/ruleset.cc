@@ -1,0 +1,325 @@
+#include "netplane/nft/ruleset.h"
+
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/rtnetlink.h>
+
+#include <utility>
+
+namespace mesh::netplane::nft {
+namespace {
+
+// The kernel's 4-byte registers, numbered as nft prints them: NFT_REG32_01 is "reg 9".
+constexpr uint32_t kReg32_01 = NFT_REG32_01;
+constexpr uint32_t kReg32_02 = NFT_REG32_02;
+
+std::string U32(uint32_t host_order) {
+  return std::string(reinterpret_cast<const char*>(&host_order), sizeof(host_order));
+}
+std::string U8(uint8_t value) { return std::string(1, static_cast<char>(value)); }
+
+std::string Truncate(absl::string_view s) { return std::string(s.substr(0, kMaxCommentLength)); }
+
+// ---- Expression sequences, exactly as nft 1.0.6 generates them (`nft --debug=netlink`). ----
+
+// `ct <key> <bits>`: load, mask, test for any bit set.
+std::vector<Expr> CtHasBits(uint32_t key, uint32_t bits) {
+  return {CtLoad{key, NFT_REG_1}, Bitwise{NFT_REG_1, NFT_REG_1, U32(bits), U32(0)},
+          Cmp{NFT_REG_1, NFT_CMP_NEQ, U32(0)}};
+}
+
+// The dependency nft adds before an IPv4 match (`ip saddr`, `ip daddr`) in an inet table:
+// `meta nfproto ipv4`, a 1-byte compare.
+std::vector<Expr> IsIpv4() {
+  return {MetaLoad{NFT_META_NFPROTO, NFT_REG_1}, Cmp{NFT_REG_1, NFT_CMP_EQ, U8(NFPROTO_IPV4)}};
+}
+
+// `fib daddr type local`.
+std::vector<Expr> DaddrIsLocal() {
+  return {Fib{NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1},
+          Cmp{NFT_REG_1, NFT_CMP_EQ, U32(RTN_LOCAL)}};
+}
+
+// `ip saddr @set`: 4 bytes at offset 12 of the IPv4 header.
+std::vector<Expr> SaddrIn(absl::string_view set) {
+  return {PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1},
+          Lookup{NFT_REG_1, std::string(set), std::nullopt, false}};
+}
+
+std::vector<Expr> IfnameIn(uint32_t meta_key, absl::string_view set, bool invert = false) {
+  return {MetaLoad{meta_key, NFT_REG_1}, Lookup{NFT_REG_1, std::string(set), std::nullopt, invert}};
+}
+
+// `dnat ip to meta l4proto . th dport map @published4`: the key (proto . port) goes to
+// reg 1 (padded to 4 bytes) and reg 9; the map writes address . port to reg 1 and reg 9.
+// nft adds no `meta nfproto ipv4` here: in an inet table the nat expression with family ip
+// does nothing to IPv6 packets (nft_nat_inet_eval).
+std::vector<Expr> DnatByProtoPort(absl::string_view map) {
+  return {MetaLoad{NFT_META_L4PROTO, NFT_REG_1},
+          PayloadLoad{NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, kReg32_01},
+          Lookup{NFT_REG_1, std::string(map), NFT_REG_1, false},
+          Nat{NFT_NAT_DNAT, Family::kIp, NFT_REG_1, kReg32_01}};
+}
+
+// `dnat ip to ip daddr . meta l4proto . th dport map @published4_bound`: `ip daddr` brings
+// the nfproto dependency.
+std::vector<Expr> DnatByAddrProtoPort(absl::string_view map) {
+  std::vector<Expr> out = IsIpv4();
+  out.insert(out.end(), {PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1},
+                         MetaLoad{NFT_META_L4PROTO, kReg32_01},
+                         PayloadLoad{NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, kReg32_02},
+                         Lookup{NFT_REG_1, std::string(map), NFT_REG_1, false},
+                         Nat{NFT_NAT_DNAT, Family::kIp, NFT_REG_1, kReg32_01}});
+  return out;
+}
+
+class RuleList {
+ public:
+  explicit RuleList(Transaction& txn) : txn_(txn) {}
+  // Appends a rule made of the concatenated expression sequences.
+  void Add(absl::string_view chain, std::initializer_list<std::vector<Expr>> parts,
+           absl::string_view comment) {
+    Rule rule{kFamily, kTableName, std::string(chain), {}, std::string(comment), 0};
+    for (const std::vector<Expr>& part : parts) {
+      rule.exprs.insert(rule.exprs.end(), part.begin(), part.end());
+    }
+    txn_.Add(std::move(rule));
+  }
+
+ private:
+  Transaction& txn_;
+};
+
+std::vector<Expr> Accept() { return {Verdict{NF_ACCEPT}}; }
+std::vector<Expr> Drop() { return {Verdict{NF_DROP}}; }
+std::vector<Expr> Masq() { return {Masquerade{}}; }
+
+void AddChains(Transaction& txn) {
+  auto chain = [&](absl::string_view name, ChainType type, Hook hook, int32_t priority,
+                   absl::string_view comment) {
+    txn.Add(Chain{kFamily, kTableName, std::string(name),
+                  BaseChain{type, hook, priority, Policy::kAccept}, std::string(comment)});
+  };
+  chain(kForwardChain, ChainType::kFilter, Hook::kForward, kForwardPriority,
+        "isolation between mesh networks");
+  chain(kPreroutingChain, ChainType::kNat, Hook::kPrerouting, kDstNatPriority,
+        "published ports, from outside and from containers");
+  chain(kOutputChain, ChainType::kNat, Hook::kOutput, kDstNatPriority,
+        "published ports, from the host itself");
+  chain(kPostroutingChain, ChainType::kNat, Hook::kPostrouting, kSrcNatPriority,
+        "outbound NAT and hairpin");
+
+  RuleList rules(txn);
+  rules.Add(
+      kForwardChain,
+      {CtHasBits(NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED)),
+       Accept()},
+      "replies and related traffic");
+  rules.Add(kForwardChain, {CtHasBits(NFT_CT_STATUS, IPS_DST_NAT), Accept()},
+            "published ports, hairpin included");
+  // nft cannot compare two packet fields with each other (`iifname != oifname`); a
+  // concatenated set of "br" . "br" says "in and out of the same mesh bridge". With
+  // br_netfilter, frames bridged between two ports of one bridge pass here too.
+  rules.Add(kForwardChain,
+            {{MetaLoad{NFT_META_IIFNAME, NFT_REG_1}, MetaLoad{NFT_META_OIFNAME, NFT_REG_2},
+              Lookup{NFT_REG_1, kSameNetworkSet, std::nullopt, false}},
+             Accept()},
+            "inside one network");
+  rules.Add(kForwardChain, {IfnameIn(NFT_META_IIFNAME, kInternalSet), Drop()},
+            "internal networks have no way out");
+  rules.Add(kForwardChain, {IfnameIn(NFT_META_OIFNAME, kInternalSet), Drop()},
+            "internal networks have no way in");
+  rules.Add(
+      kForwardChain,
+      {IfnameIn(NFT_META_IIFNAME, kBridgesSet), IfnameIn(NFT_META_OIFNAME, kBridgesSet), Drop()},
+      "networks are isolated from each other");
+
+  // Ports bound to one host address first: a miss in a map lookup ends the rule (NFT_BREAK),
+  // and the generic map gets its turn.
+  for (absl::string_view chain_name : {kPreroutingChain, kOutputChain}) {
+    rules.Add(chain_name, {DaddrIsLocal(), DnatByAddrProtoPort(kPublishedBoundMap)},
+              "ports published on one host address");
+    rules.Add(chain_name, {DaddrIsLocal(), DnatByProtoPort(kPublishedMap)},
+              "ports published on every host address");
+  }
+
+  rules.Add(kPostroutingChain,
+            {IsIpv4(), SaddrIn(kNatSubnetsSet),
+             IfnameIn(NFT_META_OIFNAME, kBridgesSet, /*invert=*/true), Masq()},
+            "outbound NAT");
+  // A container reaching a published port of its own network through a host address: without
+  // masquerade the reply would go straight back over the bridge with the wrong source.
+  rules.Add(kPostroutingChain,
+            {CtHasBits(NFT_CT_STATUS, IPS_DST_NAT), IsIpv4(), SaddrIn(kNatSubnetsSet),
+             IfnameIn(NFT_META_OIFNAME, kBridgesSet), Masq()},
+            "hairpin to published ports");
+}
+
+void AddSets(Transaction& txn) {
+  auto set = [&](absl::string_view name, std::vector<DataType> key, std::vector<DataType> data,
+                 bool interval, absl::string_view comment) {
+    txn.Add(Set{kFamily, kTableName, std::string(name), std::move(key), std::move(data), interval,
+                std::string(comment)});
+  };
+  using T = DataType;
+  set(kBridgesSet, {T::kIfname}, {}, false, "bridges of all mesh networks");
+  set(kSameNetworkSet, {T::kIfname, T::kIfname}, {}, false, "bridge . bridge of every network");
+  set(kInternalSet, {T::kIfname}, {}, false, "bridges of internal networks");
+  set(kNatSubnetsSet, {T::kIpv4Addr}, {}, true, "subnets masqueraded to the outside");
+  set(kPublishedMap, {T::kInetProto, T::kInetService}, {T::kIpv4Addr, T::kInetService}, false,
+      "published ports");
+  set(kPublishedBoundMap, {T::kIpv4Addr, T::kInetProto, T::kInetService},
+      {T::kIpv4Addr, T::kInetService}, false, "ports published on one host address");
+}
+
+// Elements of one network, grouped by set.
+struct NetworkElements {
+  std::vector<Element> bridges, same_network, internal, nat_subnets;
+};
+
+// A prefix as the two elements of an rbtree interval set: its first address, and the first
+// address after it flagged as an interval end. A range reaching 255.255.255.255 has no end
+// (its successor would wrap to 0.0.0.0): nft marks such a start "open" instead.
+//
+// nft also adds an interval-end element at 0.0.0.0 whenever it writes an interval set, from
+// how its segment tree encodes the gap below the first range. The kernel does not need it (a
+// lookup below every start finds no range either way), and mesh adds and removes ranges one at
+// a time, so it never writes it.
+std::vector<Element> PrefixElements(in_addr subnet, int prefix_length, const std::string& name) {
+  if (prefix_length < 0) prefix_length = 0;
+  if (prefix_length > 32) prefix_length = 32;
+  const uint32_t mask = prefix_length == 0 ? 0 : ~uint32_t{0} << (32 - prefix_length);
+  const uint32_t first = ntohl(subnet.s_addr) & mask;
+  const uint64_t end = uint64_t{first} + (uint64_t{1} << (32 - prefix_length));
+  Element start{{Datum::Ipv4Addr(in_addr{htonl(first)})}, {}, false, false, Truncate(name)};
+  if (end > 0xffffffffULL) {
+    start.interval_open = true;
+    return {start};
+  }
+  Element stop{{Datum::Ipv4Addr(in_addr{htonl(static_cast<uint32_t>(end))})}, {}, true, false, ""};
+  return {start, stop};
+}
+
+NetworkElements ElementsOf(const NetworkEntry& n) {
+  NetworkElements out;
+  const std::string comment = Truncate(n.name);
+  out.bridges.push_back(Element{{Datum::Ifname(n.bridge)}, {}, false, false, comment});
+  out.same_network.push_back(
+      Element{{Datum::Ifname(n.bridge), Datum::Ifname(n.bridge)}, {}, false, false, comment});
+  if (n.internal) {
+    out.internal.push_back(Element{{Datum::Ifname(n.bridge)}, {}, false, false, comment});
+  }
+  if (n.nat) out.nat_subnets = PrefixElements(n.subnet, n.prefix_length, n.name);
+  return out;
+}
+
+// The map a port's element belongs in.
+const char* MapOf(const PortEntry& p) {
+  return p.host_address ? kPublishedBoundMap : kPublishedMap;
+}
+
+Element ElementOf(const PortEntry& p) {
+  Element e;
+  if (p.host_address) e.key.push_back(Datum::Ipv4Addr(*p.host_address));
+  e.key.push_back(Datum::InetProto(static_cast<uint8_t>(p.proto)));
+  e.key.push_back(Datum::InetService(p.host_port));
+  e.data = {Datum::Ipv4Addr(p.container_address), Datum::InetService(p.container_port)};
+  e.comment = Truncate(p.owner);
+  return e;
+}
+
+Elements ElementsFor(absl::string_view set, bool map, std::vector<Element> elements) {
+  return Elements{kFamily, kTableName, std::string(set), map, std::move(elements)};
+}
+
+// Adds each non-empty group, or (remove) ensures and then deletes it: deleting an absent
+// element fails with ENOENT, which would abort the whole transaction.
+void ApplyElements(Transaction& txn, const std::vector<Elements>& groups, bool remove) {
+  for (const Elements& g : groups) {
+    if (g.elements.empty()) continue;
+    if (!remove) {
+      txn.Add(g);
+      continue;
+    }
+    txn.Ensure(g);
+    txn.Delete(g);
+  }
+}
+
+std::vector<Elements> Group(const NetworkElements& e) {
+  return {ElementsFor(kBridgesSet, false, e.bridges),
+          ElementsFor(kSameNetworkSet, false, e.same_network),
+          ElementsFor(kInternalSet, false, e.internal),
+          ElementsFor(kNatSubnetsSet, false, e.nat_subnets)};
+}
+
+std::vector<Elements> Group(const PortEntry& port) {
+  return {ElementsFor(MapOf(port), true, {ElementOf(port)})};
+}
+
+void MoveInto(std::vector<Element>& to, std::vector<Element>& from) {
+  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+}
+
+}  // namespace
+
+Transaction FullRebuild(const DesiredState& state) {
+  Transaction txn;
+  // Adding the table first makes the delete succeed whether or not it existed; the kernel
+  // deletes a table with all its chains, rules and sets.
+  txn.Ensure(Table{kFamily, kTableName, ""});
+  txn.Delete(Table{kFamily, kTableName, ""});
+  txn.Add(Table{kFamily, kTableName, "mesh container networks: managed by meshd, do not edit"});
+  AddSets(txn);  // before the rules that look them up
+  AddChains(txn);
+
+  NetworkElements all;
+  for (const NetworkEntry& n : state.networks) {
+    NetworkElements e = ElementsOf(n);
+    MoveInto(all.bridges, e.bridges);
+    MoveInto(all.same_network, e.same_network);
+    MoveInto(all.internal, e.internal);
+    MoveInto(all.nat_subnets, e.nat_subnets);
+  }
+  std::vector<Element> published, bound;
+  for (const PortEntry& p : state.ports)
+    (p.host_address ? bound : published).push_back(ElementOf(p));
+  std::vector<Elements> groups = Group(all);
+  groups.push_back(ElementsFor(kPublishedMap, true, std::move(published)));
+  groups.push_back(ElementsFor(kPublishedBoundMap, true, std::move(bound)));
+  ApplyElements(txn, groups, /*remove=*/false);
+  return txn;
+}
+
+Transaction DeleteTable() {
+  Transaction txn;
+  txn.Ensure(Table{kFamily, kTableName, ""});
+  txn.Delete(Table{kFamily, kTableName, ""});
+  return txn;
+}
+
+Transaction AddNetwork(const NetworkEntry& network) {
+  Transaction txn;
+  ApplyElements(txn, Group(ElementsOf(network)), /*remove=*/false);
+  return txn;
+}
+
+Transaction RemoveNetwork(const NetworkEntry& network) {
+  Transaction txn;
+  ApplyElements(txn, Group(ElementsOf(network)), /*remove=*/true);
+  return txn;
+}
+
+Transaction AddPort(const PortEntry& port) {
+  Transaction txn;
+  ApplyElements(txn, Group(port), /*remove=*/false);
+  return txn;
+}
+
+Transaction RemovePort(const PortEntry& port) {
+  Transaction txn;
+  ApplyElements(txn, Group(port), /*remove=*/true);
+  return txn;
+}
+
+}  // namespace mesh::netplane::nft

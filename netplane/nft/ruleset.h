@@ -1,0 +1,114 @@
+#pragma once
+
+// mesh's nftables ruleset as a function of desired state (DESIGN.md decision 5, NOTES.md's
+// verified reference). One table, `inet mesh`, owned by mesh alone: its chains and rules are
+// static, and everything per network or per published port is a set or map element, so the
+// rule count never depends on how many networks, containers or ports exist, and the hot path
+// only adds and removes elements.
+//
+//   table inet mesh {
+//     set bridges          { type ifname; }                 every mesh bridge
+//     set same_network     { type ifname . ifname; }        "br" . "br" for every bridge
+//     set internal         { type ifname; }                 bridges of internal networks
+//     set nat_subnets4     { type ipv4_addr; flags interval; }   subnets with nat
+//     map published4       { type inet_proto . inet_service : ipv4_addr . inet_service; }
+//     map published4_bound { type ipv4_addr . inet_proto . inet_service
+//                            : ipv4_addr . inet_service; }  ports bound to one host address
+//     chain forward     (filter, priority filter)  isolation between networks
+//     chain prerouting  (nat, priority dstnat)     published ports, from outside
+//     chain output      (nat, priority -100)       published ports, from the host itself
+//     chain postrouting (nat, priority srcnat)     outbound NAT and hairpin
+//   }
+//
+// Every function here is pure: it returns a Transaction for an NftTable to Apply.
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netplane/nft/transaction.h"
+
+namespace mesh::netplane::nft {
+
+// ---- Names ----
+inline constexpr Family kFamily = Family::kInet;
+inline constexpr char kTableName[] = "mesh";
+
+inline constexpr char kForwardChain[] = "forward";
+inline constexpr char kPreroutingChain[] = "prerouting";
+inline constexpr char kOutputChain[] = "output";
+inline constexpr char kPostroutingChain[] = "postrouting";
+
+inline constexpr char kBridgesSet[] = "bridges";
+inline constexpr char kSameNetworkSet[] = "same_network";
+inline constexpr char kInternalSet[] = "internal";
+inline constexpr char kNatSubnetsSet[] = "nat_subnets4";
+inline constexpr char kPublishedMap[] = "published4";
+inline constexpr char kPublishedBoundMap[] = "published4_bound";
+
+// ---- Hook priorities (what nft calls them) ----
+// forward, "priority filter": NF_IP_PRI_FILTER. Other tables' filter chains at the same
+// priority run in registration order; a drop in any base chain is final, an accept is not.
+inline constexpr int32_t kForwardPriority = 0;
+// prerouting and output, "priority dstnat": NF_IP_PRI_NAT_DST, where the kernel expects DNAT.
+inline constexpr int32_t kDstNatPriority = -100;
+// postrouting, "priority srcnat": NF_IP_PRI_NAT_SRC, where the kernel expects SNAT/masquerade.
+inline constexpr int32_t kSrcNatPriority = 100;
+
+// ---- Desired state ----
+struct NetworkEntry {
+  std::string name;    // network name: element comments
+  std::string bridge;  // bridge interface name, at most 15 bytes
+  in_addr subnet{};    // host bits are ignored
+  int prefix_length = 24;
+  bool nat = true;        // masquerade traffic from the subnet to the outside
+  bool internal = false;  // no traffic in or out, except to published ports
+};
+
+struct PortEntry {
+  int proto = IPPROTO_TCP;              // IPPROTO_TCP or IPPROTO_UDP
+  std::optional<in_addr> host_address;  // unset: every local address of the host
+  uint16_t host_port = 0;
+  in_addr container_address{};
+  uint16_t container_port = 0;
+  std::string owner;  // element comment, e.g. "web-1/front"; truncated to 128 bytes
+};
+
+struct DesiredState {
+  std::vector<NetworkEntry> networks;
+  std::vector<PortEntry> ports;
+};
+
+// ---- Transactions ----
+
+// The whole table in one transaction, whether or not it exists: ensure the table, delete it
+// (with everything in it), then create it again with its sets, chains, rules and every element
+// of `state`. The kernel applies it atomically, so packets see either the old or the new
+// table, never none. Other tables are not touched. Duplicate entries in `state` make the
+// kernel refuse it (AlreadyExists naming the element), leaving the old table in place.
+Transaction FullRebuild(const DesiredState& state);
+
+// Deletes the table if it exists (ensure, then delete): for the last network going away.
+Transaction DeleteTable();
+
+// Hot path, elements only; the table must exist (FullRebuild first).
+// AddNetwork: `bridges`, `same_network`, `internal` if internal, `nat_subnets4` if nat.
+// AlreadyExists if any of them is present.
+Transaction AddNetwork(const NetworkEntry& network);
+// The same elements, removed. Idempotent: each element is ensured, then deleted, in one
+// transaction, so elements already gone are not an error (a DELSETELEM of an absent element
+// fails with ENOENT and would abort the rest).
+Transaction RemoveNetwork(const NetworkEntry& network);
+
+// One map element: `published4_bound` when the port is bound to a host address, `published4`
+// otherwise. AlreadyExists if the host address/protocol/port is already published.
+Transaction AddPort(const PortEntry& port);
+// Removes it; idempotent like RemoveNetwork. It never removes someone else's mapping: if the
+// map holds the same host port for another container address or port, the kernel refuses the
+// ensure step with AlreadyExists and nothing changes.
+Transaction RemovePort(const PortEntry& port);
+
+}  // namespace mesh::netplane::nft

@@ -1,0 +1,331 @@
+// netplane against the real kernel, in the sandbox: plain network namespaces play containers.
+#include <sched.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "netplane/network/names.h"
+#include "netplane/network/network_manager.h"
+#include "tests/support/sandbox.h"
+
+namespace mesh::netplane {
+namespace {
+
+using ::mesh::testing::Sandbox;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+ipam::IpPrefix Prefix(absl::string_view text) { return *ipam::IpPrefix::Parse(text); }
+ipam::IpAddress Addr(absl::string_view text) { return *ipam::IpAddress::Parse(text); }
+
+class NetplaneTest : public ::mesh::testing::SandboxTest {
+ protected:
+  void SetUp() override {
+    SandboxTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    NetworkManagerOptions options;
+    options.state_dir = Sandbox::kStateDir;
+    options.default_pool = Prefix("10.88.0.0/16");
+    absl::StatusOr<std::unique_ptr<NetworkManager>> manager = NetworkManager::Create(options);
+    ASSERT_TRUE(manager.ok()) << manager.status();
+    manager_ = std::move(*manager);
+  }
+  void TearDown() override {
+    manager_.reset();
+    containers_.clear();
+    SandboxTest::TearDown();
+  }
+
+  // A "container": a named network namespace; returns its path.
+  std::string Container(const std::string& name) {
+    auto r = sandbox().Check(Sandbox::Ns::kHost, {"ip", "netns", "add", name});
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::string path = "/run/netns/" + name;
+    containers_[name] =
+        std::make_unique<NamespaceHandle>(*NamespaceHandle::Open(path, CLONE_NEWNET));
+    return path;
+  }
+  const NamespaceHandle* In(const std::string& container) {
+    return containers_.at(container).get();
+  }
+
+  AttachResult MustAttach(const std::string& container, const std::string& network,
+                          std::vector<PortMapping> ports = {}) {
+    if (!containers_.contains(container)) Container(container);
+    AttachRequest request;
+    request.container_id = container;
+    request.netns_path = "/run/netns/" + container;
+    request.network = network;
+    request.ports = std::move(ports);
+    absl::StatusOr<AttachResult> r = manager_->Attach(request);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : AttachResult{};
+  }
+  NetworkInfo MustCreate(NetworkConfig config) {
+    absl::StatusOr<NetworkInfo> r = manager_->CreateNetwork(config);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : NetworkInfo{};
+  }
+  bool Ping(Sandbox::Where from, const std::string& to) {
+    auto r = sandbox().Run(from, {"busybox", "ping", "-c", "1", "-W", "1", to});
+    return r.ok() && r->status.ok();
+  }
+  // A TCP client: sends nothing, prints what the server says.
+  absl::StatusOr<std::string> TcpRead(Sandbox::Where from, const std::string& addr, int port) {
+    return sandbox().Check(from, {"socat", "-t", "2", "-T", "3", "-",
+                                  absl::StrCat("TCP:", addr, ":", port, ",connect-timeout=2")});
+  }
+  absl::StatusOr<std::string> UdpEcho(Sandbox::Where from, const std::string& addr, int port,
+                                      const std::string& payload) {
+    return sandbox().Check(
+        from,
+        {"sh", "-c", absl::StrCat("echo ", payload, " | socat -t 2 -T 2 - UDP:", addr, ":", port)});
+  }
+  // Server in `where` answering every TCP connection with `text`.
+  ChildProcess TcpBanner(Sandbox::Where where, int port, const std::string& text) {
+    absl::StatusOr<ChildProcess> server =
+        sandbox().Start(where, {"socat", absl::StrCat("TCP-LISTEN:", port, ",reuseaddr,fork"),
+                                absl::StrCat("SYSTEM:echo ", text)});
+    EXPECT_TRUE(server.ok()) << server.status();
+    return server.ok() ? std::move(*server) : ChildProcess();
+  }
+  std::string Nft(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"nft"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = sandbox().Run(Sandbox::Ns::kHost, argv);
+    return r.ok() ? r->out : "";
+  }
+  int MeshRuleCount() {
+    std::string json = Nft({"-j", "list", "table", "inet", "mesh"});
+    int n = 0;
+    for (size_t pos = 0; (pos = json.find("{\"rule\":", pos)) != std::string::npos; ++pos) ++n;
+    return n;
+  }
+  std::vector<std::string> MeshLinks() {
+    auto r = sandbox().Check(Sandbox::Ns::kHost, {"ip", "-o", "link", "show"});
+    std::vector<std::string> out;
+    if (!r.ok()) return out;
+    for (absl::string_view line : absl::StrSplit(*r, '\n')) {
+      std::vector<std::string> parts = absl::StrSplit(line, ": ");
+      if (parts.size() < 2) continue;
+      std::string name = parts[1].substr(0, parts[1].find('@'));
+      if (IsMeshLinkName(name)) out.push_back(name);
+    }
+    return out;
+  }
+
+  std::unique_ptr<NetworkManager> manager_;
+  std::map<std::string, std::unique_ptr<NamespaceHandle>> containers_;
+};
+
+TEST_F(NetplaneTest, ContainersOnOneNetworkReachEachOther) {
+  NetworkInfo front = MustCreate({.name = "front"});
+  EXPECT_EQ(front.config.subnet->ToString(), "10.88.0.0/24");
+  EXPECT_EQ(front.config.gateway->ToString(), "10.88.0.1");
+  AttachResult a = MustAttach("c1", "front");
+  AttachResult b = MustAttach("c2", "front");
+  EXPECT_EQ(a.ifname, "eth0");
+  EXPECT_EQ(a.address.ToString(), "10.88.0.2");
+  EXPECT_EQ(b.address.ToString(), "10.88.0.3");
+
+  // Inside: eth0 with the address and the deterministic MAC, lo up, default via the gateway.
+  auto addr = sandbox().Check(In("c1"), {"ip", "-o", "addr", "show", "dev", "eth0"});
+  ASSERT_TRUE(addr.ok()) << addr.status();
+  EXPECT_THAT(*addr, HasSubstr("10.88.0.2/24"));
+  auto link = sandbox().Check(In("c1"), {"ip", "-o", "link", "show", "dev", "eth0"});
+  EXPECT_THAT(*link, HasSubstr(a.mac));
+  auto route = sandbox().Check(In("c1"), {"ip", "route", "show", "default"});
+  EXPECT_THAT(*route, HasSubstr("default via 10.88.0.1 dev eth0"));
+  EXPECT_TRUE(Ping(In("c1"), "127.0.0.1"));
+
+  EXPECT_TRUE(Ping(In("c1"), b.address.ToString()));
+  EXPECT_TRUE(Ping(In("c2"), a.address.ToString()));
+  ChildProcess server = TcpBanner(In("c2"), 8000, "hello-from-c2");
+  ASSERT_TRUE(sandbox().WaitForPort(In("c2"), b.address.ToString(), 8000).ok());
+  auto got = TcpRead(In("c1"), b.address.ToString(), 8000);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "hello-from-c2\n");
+}
+
+TEST_F(NetplaneTest, ContainerReachesWanThroughNat) {
+  MustCreate({.name = "front"});
+  MustAttach("c1", "front");
+  // The wan server answers with the address it sees the client at.
+  absl::StatusOr<ChildProcess> server =
+      sandbox().Start(Sandbox::Ns::kWan,
+                      {"socat", "TCP-LISTEN:9000,reuseaddr,fork", "SYSTEM:echo $SOCAT_PEERADDR"});
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE(sandbox().WaitForPort(Sandbox::Ns::kWan, Sandbox::kWanAddress, 9000).ok());
+  auto seen = TcpRead(In("c1"), Sandbox::kWanAddress, 9000);
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(*seen, absl::StrCat(Sandbox::kHostAddress, "\n"));
+  EXPECT_TRUE(Ping(In("c1"), Sandbox::kWanAddress));
+}
+
+TEST_F(NetplaneTest, PublishedPortsAnswerFromWanHostAndHairpin) {
+  MustCreate({.name = "front"});
+  AttachResult web = MustAttach(
+      "web", "front",
+      {PortMapping{.protocol = Protocol::kTcp, .host_port = 8080, .container_port = 80},
+       PortMapping{.protocol = Protocol::kUdp, .host_port = 5353, .container_port = 53}});
+  MustAttach("client", "front");
+  ChildProcess tcp = TcpBanner(In("web"), 80, "web-answers");
+  absl::StatusOr<ChildProcess> udp =
+      sandbox().StartEchoServer(In("web"), "udp", web.address.ToString(), 53);
+  ASSERT_TRUE(udp.ok()) << udp.status();
+  ASSERT_TRUE(sandbox().WaitForPort(In("web"), web.address.ToString(), 80).ok());
+
+  const std::string host = Sandbox::kHostAddress;
+  for (Sandbox::Where from : std::vector<Sandbox::Where>{Sandbox::Ns::kWan, Sandbox::Ns::kHost,
+                                                         In("client"), In("web")}) {
+    auto got = TcpRead(from, host, 8080);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, "web-answers\n");
+  }
+  auto echoed = UdpEcho(Sandbox::Ns::kWan, host, 5353, "over-udp");
+  ASSERT_TRUE(echoed.ok()) << echoed.status();
+  EXPECT_EQ(*echoed, "over-udp\n");
+  echoed = UdpEcho(In("client"), host, 5353, "hairpin-udp");
+  ASSERT_TRUE(echoed.ok()) << echoed.status();
+  EXPECT_EQ(*echoed, "hairpin-udp\n");
+
+  // A host port that is taken is a clear error, and changes nothing.
+  AttachRequest again{
+      .container_id = "client2",
+      .netns_path = Container("client2"),
+      .network = "front",
+      .ports = {PortMapping{.protocol = Protocol::kTcp, .host_port = 8080, .container_port = 80}}};
+  absl::StatusOr<AttachResult> dup = manager_->Attach(again);
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(dup.status().message()),
+              HasSubstr("host port 8080/tcp is already published by container \"web\""));
+  EXPECT_EQ(MeshLinks().size(), 3u);  // bridge + 2 host ends: nothing of client2
+}
+
+TEST_F(NetplaneTest, PortBoundToOneHostAddress) {
+  MustCreate({.name = "front"});
+  ASSERT_TRUE(sandbox()
+                  .Check(Sandbox::Ns::kHost,
+                         {"ip", "addr", "add", "203.0.113.2/24", "dev", Sandbox::kHostLink})
+                  .ok());
+  AttachResult web = MustAttach("web", "front",
+                                {PortMapping{.protocol = Protocol::kTcp,
+                                             .host_address = Addr("203.0.113.2"),
+                                             .host_port = 8080,
+                                             .container_port = 80}});
+  ChildProcess tcp = TcpBanner(In("web"), 80, "bound");
+  ASSERT_TRUE(sandbox().WaitForPort(In("web"), web.address.ToString(), 80).ok());
+  auto got = TcpRead(Sandbox::Ns::kWan, "203.0.113.2", 8080);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "bound\n");
+  auto other = TcpRead(Sandbox::Ns::kWan, Sandbox::kHostAddress, 8080);
+  EXPECT_FALSE(other.ok() && *other == "bound\n");
+}
+
+TEST_F(NetplaneTest, NetworksAreIsolatedAndInternalHasNoWayOut) {
+  MustCreate({.name = "front"});
+  MustCreate({.name = "back"});
+  MustCreate({.name = "iso", .internal = true});
+  AttachResult f = MustAttach("cf", "front");
+  AttachResult b = MustAttach("cb", "back");
+  AttachResult i = MustAttach("ci", "iso");
+  EXPECT_FALSE(Ping(In("cf"), b.address.ToString()));
+  EXPECT_FALSE(Ping(In("cb"), f.address.ToString()));
+  EXPECT_FALSE(Ping(In("ci"), f.address.ToString()));
+  EXPECT_FALSE(Ping(In("cf"), i.address.ToString()));
+  EXPECT_TRUE(Ping(In("cf"), Sandbox::kWanAddress));
+  EXPECT_TRUE(Ping(In("cb"), Sandbox::kWanAddress));
+  EXPECT_FALSE(Ping(In("ci"), Sandbox::kWanAddress));
+  EXPECT_TRUE(Ping(In("ci"), i.gateway.ToString()));  // its own gateway only
+}
+
+TEST_F(NetplaneTest, NothingLeftAfterTeardownAndRuleCountIsConstant) {
+  MustCreate({.name = "front"});
+  MustAttach("c0", "front",
+             {PortMapping{.protocol = Protocol::kTcp, .host_port = 10000, .container_port = 80}});
+  const int rules_at_1 = MeshRuleCount();
+  EXPECT_GT(rules_at_1, 5);
+  for (int i = 1; i < 50; ++i) {
+    MustAttach(absl::StrCat("c", i), "front",
+               {PortMapping{.protocol = Protocol::kTcp,
+                            .host_port = static_cast<uint16_t>(10000 + i),
+                            .container_port = 80}});
+  }
+  EXPECT_EQ(MeshRuleCount(), rules_at_1);
+  EXPECT_EQ(MeshLinks().size(), 51u);
+  EXPECT_THAT(Nft({"list", "map", "inet", "mesh", "published4"}), HasSubstr("10049"));
+
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(manager_->Detach(absl::StrCat("c", i), "front").ok());
+  }
+  ASSERT_TRUE(manager_->DeleteNetwork("front").ok());
+  EXPECT_THAT(MeshLinks(), ::testing::IsEmpty());
+  EXPECT_THAT(Nft({"list", "ruleset"}), Not(HasSubstr("mesh")));
+  EXPECT_TRUE(std::filesystem::is_empty(absl::StrCat(Sandbox::kStateDir, "/ipam")));
+  // The containers' namespaces have no eth0 left.
+  auto links = sandbox().Check(In("c7"), {"ip", "-o", "link", "show"});
+  EXPECT_THAT(*links, Not(HasSubstr("eth0")));
+}
+
+TEST_F(NetplaneTest, BadInputIsAClearErrorAndChangesNothing) {
+  MustCreate({.name = "front", .subnet = Prefix("10.88.1.0/24")});
+  const std::string ruleset_before = Nft({"list", "ruleset"});
+  const size_t links_before = MeshLinks().size();
+
+  auto overlap = manager_->CreateNetwork({.name = "back", .subnet = Prefix("10.88.0.0/16")});
+  EXPECT_EQ(overlap.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(overlap.status().message()), HasSubstr("overlaps network \"front\""));
+
+  auto gateway = manager_->CreateNetwork(
+      {.name = "back", .subnet = Prefix("10.89.0.0/24"), .gateway = Addr("10.90.0.1")});
+  EXPECT_EQ(gateway.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(gateway.status().message()), HasSubstr("outside"));
+
+  auto name = manager_->CreateNetwork({.name = std::string(64, 'n')});
+  EXPECT_EQ(name.status().code(), absl::StatusCode::kInvalidArgument);
+  auto mtu = manager_->CreateNetwork({.name = "m", .mtu = 10});
+  EXPECT_EQ(mtu.status().code(), absl::StatusCode::kInvalidArgument);
+
+  AttachRequest missing_ns{
+      .container_id = "c1", .netns_path = "/run/netns/nope", .network = "front"};
+  auto no_ns = manager_->Attach(missing_ns);
+  EXPECT_EQ(no_ns.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(no_ns.status().message()),
+              HasSubstr("attach container \"c1\" to network \"front\""));
+  EXPECT_THAT(std::string(no_ns.status().message()), HasSubstr("/run/netns/nope"));
+
+  EXPECT_EQ(Nft({"list", "ruleset"}), ruleset_before);
+  EXPECT_EQ(MeshLinks().size(), links_before);
+}
+
+TEST_F(NetplaneTest, FullPoolIsResourceExhaustedAndRollsBack) {
+  MustCreate({.name = "tiny", .subnet = Prefix("10.88.9.0/30")});  // one address after the gateway
+  MustAttach("c1", "tiny");
+  Container("c2");
+  auto full =
+      manager_->Attach({.container_id = "c2", .netns_path = "/run/netns/c2", .network = "tiny"});
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(full.status().message()), HasSubstr("10.88.9.0/30"));
+  EXPECT_EQ(MeshLinks().size(), 2u);  // bridge + c1's veth
+
+  // A failure after the veth exists rolls it back too: c3 already has an eth0.
+  Container("c3");
+  ASSERT_TRUE(sandbox().Check(In("c3"), {"ip", "link", "add", "eth0", "type", "bridge"}).ok());
+  ASSERT_TRUE(manager_->Detach("c1", "tiny").ok());
+  auto taken =
+      manager_->Attach({.container_id = "c3", .netns_path = "/run/netns/c3", .network = "tiny"});
+  EXPECT_EQ(taken.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(MeshLinks().size(), 1u);
+  // The lease went back too: the next attach gets the only address.
+  EXPECT_EQ(MustAttach("c2", "tiny").address.ToString(), "10.88.9.2");
+}
+
+}  // namespace
+}  // namespace mesh::netplane

@@ -1,0 +1,401 @@
+#include "netplane/nft/ruleset.h"
+
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/rtnetlink.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/unit/netplane/nft/sample_state.h"
+
+namespace mesh::netplane::nft {
+namespace {
+
+using sample::Addr;
+using ::testing::ElementsAre;
+using ::testing::SizeIs;
+
+using namespace std::string_literals;  // NOLINT(build/namespaces): byte strings with NULs
+
+// ---- Structural views of a transaction ----
+
+template <typename T>
+std::vector<T> ObjectsOf(const Transaction& t, Verb verb) {
+  std::vector<T> out;
+  for (const Command& c : t.commands()) {
+    if (c.verb != verb) continue;
+    if (const T* o = std::get_if<T>(&c.object)) out.push_back(*o);
+  }
+  return out;
+}
+
+std::vector<Rule> RulesOf(const Transaction& t, absl::string_view chain) {
+  std::vector<Rule> out;
+  for (const Rule& r : ObjectsOf<Rule>(t, Verb::kAdd)) {
+    if (r.chain == chain) out.push_back(r);
+  }
+  return out;
+}
+
+std::optional<Set> SetOf(const Transaction& t, absl::string_view name) {
+  for (const Set& s : ObjectsOf<Set>(t, Verb::kAdd)) {
+    if (s.name == name) return s;
+  }
+  return std::nullopt;
+}
+
+std::optional<Chain> ChainOf(const Transaction& t, absl::string_view name) {
+  for (const Chain& c : ObjectsOf<Chain>(t, Verb::kAdd)) {
+    if (c.name == name) return c;
+  }
+  return std::nullopt;
+}
+
+// Elements added to `set` (over all commands).
+std::vector<Element> ElementsOf(const Transaction& t, absl::string_view set,
+                                Verb verb = Verb::kAdd) {
+  std::vector<Element> out;
+  for (const Elements& e : ObjectsOf<Elements>(t, verb)) {
+    if (e.set == set) out.insert(out.end(), e.elements.begin(), e.elements.end());
+  }
+  return out;
+}
+
+Element Bridge(absl::string_view name, absl::string_view comment) {
+  return Element{{Datum::Ifname(name)}, {}, false, false, std::string(comment)};
+}
+Element Ipv4(const char* address, bool end, absl::string_view comment = "") {
+  return Element{{Datum::Ipv4Addr(Addr(address))}, {}, end, false, std::string(comment)};
+}
+
+std::string U32(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
+
+// ---- FullRebuild ----
+
+TEST(FullRebuildTest, ReplacesTheTableWhetherOrNotItExists) {
+  Transaction t = FullRebuild(sample::State());
+  ASSERT_GE(t.size(), 3u);
+  const auto& c = t.commands();
+  EXPECT_EQ(c[0].verb, Verb::kEnsure);
+  EXPECT_EQ(c[1].verb, Verb::kDelete);
+  EXPECT_EQ(c[2].verb, Verb::kAdd);
+  for (int i = 0; i < 3; ++i) {
+    const Table* table = std::get_if<Table>(&c[i].object);
+    ASSERT_NE(table, nullptr) << i;
+    EXPECT_EQ(table->family, Family::kInet);
+    EXPECT_EQ(table->name, "mesh");
+  }
+  EXPECT_FALSE(std::get<Table>(c[2].object).comment.empty());
+  // Nothing else is deleted, and only mesh's table is named.
+  for (size_t i = 3; i < c.size(); ++i) EXPECT_EQ(c[i].verb, Verb::kAdd) << c[i].ToString();
+  EXPECT_THAT(ObjectsOf<Table>(t, Verb::kAdd), SizeIs(1));
+}
+
+TEST(FullRebuildTest, DeclaresTheSetsAndMaps) {
+  Transaction t = FullRebuild(sample::State());
+  using T = DataType;
+  struct Want {
+    const char* name;
+    std::vector<DataType> key, data;
+    bool interval;
+  };
+  for (const Want& want : std::vector<Want>{
+           {"bridges", {T::kIfname}, {}, false},
+           {"same_network", {T::kIfname, T::kIfname}, {}, false},
+           {"internal", {T::kIfname}, {}, false},
+           {"nat_subnets4", {T::kIpv4Addr}, {}, true},
+           {"published4", {T::kInetProto, T::kInetService}, {T::kIpv4Addr, T::kInetService}, false},
+           {"published4_bound",
+            {T::kIpv4Addr, T::kInetProto, T::kInetService},
+            {T::kIpv4Addr, T::kInetService},
+            false},
+       }) {
+    std::optional<Set> s = SetOf(t, want.name);
+    ASSERT_TRUE(s.has_value()) << want.name;
+    EXPECT_EQ(s->family, Family::kInet);
+    EXPECT_EQ(s->table, "mesh");
+    EXPECT_EQ(s->key, want.key) << want.name;
+    EXPECT_EQ(s->data, want.data) << want.name;
+    EXPECT_EQ(s->interval, want.interval) << want.name;
+    EXPECT_FALSE(s->comment.empty()) << want.name;
+  }
+  EXPECT_THAT(ObjectsOf<Set>(t, Verb::kAdd), SizeIs(6));
+}
+
+TEST(FullRebuildTest, DeclaresStaticBaseChains) {
+  Transaction t = FullRebuild(sample::State());
+  struct Want {
+    const char* name;
+    ChainType type;
+    Hook hook;
+    int32_t priority;
+  };
+  for (const Want& want : std::vector<Want>{
+           {"forward", ChainType::kFilter, Hook::kForward, 0},
+           {"prerouting", ChainType::kNat, Hook::kPrerouting, -100},
+           {"output", ChainType::kNat, Hook::kOutput, -100},
+           {"postrouting", ChainType::kNat, Hook::kPostrouting, 100},
+       }) {
+    std::optional<Chain> c = ChainOf(t, want.name);
+    ASSERT_TRUE(c.has_value()) << want.name;
+    ASSERT_TRUE(c->base.has_value()) << want.name;
+    EXPECT_EQ(c->base->type, want.type) << want.name;
+    EXPECT_EQ(c->base->hook, want.hook) << want.name;
+    EXPECT_EQ(c->base->priority, want.priority) << want.name;
+    EXPECT_EQ(c->base->policy, Policy::kAccept) << want.name;
+    EXPECT_FALSE(c->comment.empty()) << want.name;
+  }
+  EXPECT_THAT(ObjectsOf<Chain>(t, Verb::kAdd), SizeIs(4));
+}
+
+TEST(FullRebuildTest, SetsComeBeforeTheRulesThatLookThemUp) {
+  Transaction t = FullRebuild(sample::State());
+  std::set<std::string> declared;
+  for (const Command& c : t.commands()) {
+    if (const Set* s = std::get_if<Set>(&c.object)) declared.insert(s->name);
+    if (const Rule* r = std::get_if<Rule>(&c.object)) {
+      for (const Expr& e : r->exprs) {
+        if (const Lookup* l = std::get_if<Lookup>(&e)) {
+          EXPECT_TRUE(declared.count(l->set)) << l->set << " in " << c.ToString();
+          // Value lookups only on maps.
+          if (l->dreg) {
+            EXPECT_TRUE(SetOf(t, l->set)->is_map()) << l->set;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(FullRebuildTest, ForwardChainIsolatesNetworks) {
+  std::vector<Rule> rules = RulesOf(FullRebuild(sample::State()), "forward");
+  ASSERT_THAT(rules, SizeIs(6));
+  // ct state established,related accept
+  EXPECT_THAT(rules[0].exprs,
+              ElementsAre(Expr(CtLoad{NFT_CT_STATE, NFT_REG_1}),
+                          Expr(Bitwise{NFT_REG_1, NFT_REG_1, U32(0x6), U32(0)}),
+                          Expr(Cmp{NFT_REG_1, NFT_CMP_NEQ, U32(0)}), Expr(Verdict{NF_ACCEPT})));
+  // ct status dnat accept
+  EXPECT_THAT(rules[1].exprs,
+              ElementsAre(Expr(CtLoad{NFT_CT_STATUS, NFT_REG_1}),
+                          Expr(Bitwise{NFT_REG_1, NFT_REG_1, U32(IPS_DST_NAT), U32(0)}),
+                          Expr(Cmp{NFT_REG_1, NFT_CMP_NEQ, U32(0)}), Expr(Verdict{NF_ACCEPT})));
+  // iifname . oifname @same_network accept
+  EXPECT_THAT(rules[2].exprs, ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
+                                          Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_2}),
+                                          Expr(Lookup{NFT_REG_1, "same_network", {}, false}),
+                                          Expr(Verdict{NF_ACCEPT})));
+  // iifname @internal drop; oifname @internal drop
+  EXPECT_THAT(rules[3].exprs,
+              ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
+                          Expr(Lookup{NFT_REG_1, "internal", {}, false}), Expr(Verdict{NF_DROP})));
+  EXPECT_THAT(rules[4].exprs,
+              ElementsAre(Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_1}),
+                          Expr(Lookup{NFT_REG_1, "internal", {}, false}), Expr(Verdict{NF_DROP})));
+  // iifname @bridges oifname @bridges drop
+  EXPECT_THAT(rules[5].exprs,
+              ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
+                          Expr(Lookup{NFT_REG_1, "bridges", {}, false}),
+                          Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_1}),
+                          Expr(Lookup{NFT_REG_1, "bridges", {}, false}), Expr(Verdict{NF_DROP})));
+  for (const Rule& r : rules) EXPECT_FALSE(r.comment.empty());
+}
+
+TEST(FullRebuildTest, BoundPortsAreTranslatedBeforeTheGenericMap) {
+  Transaction t = FullRebuild(sample::State());
+  const std::vector<Expr> is_local = {Fib{NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1},
+                                      Cmp{NFT_REG_1, NFT_CMP_EQ, U32(RTN_LOCAL)}};
+  for (const char* chain : {"prerouting", "output"}) {
+    std::vector<Rule> rules = RulesOf(t, chain);
+    ASSERT_THAT(rules, SizeIs(2)) << chain;
+    // fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published4_bound
+    std::vector<Expr> bound = is_local;
+    bound.insert(bound.end(),
+                 {MetaLoad{NFT_META_NFPROTO, NFT_REG_1}, Cmp{NFT_REG_1, NFT_CMP_EQ, "\x02"s},
+                  PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1},
+                  MetaLoad{NFT_META_L4PROTO, NFT_REG32_01},
+                  PayloadLoad{NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_02},
+                  Lookup{NFT_REG_1, "published4_bound", NFT_REG_1, false},
+                  Nat{NFT_NAT_DNAT, Family::kIp, NFT_REG_1, NFT_REG32_01}});
+    EXPECT_EQ(rules[0].exprs, bound) << chain;
+    // fib daddr type local dnat ip to meta l4proto . th dport map @published4
+    std::vector<Expr> generic = is_local;
+    generic.insert(generic.end(), {MetaLoad{NFT_META_L4PROTO, NFT_REG_1},
+                                   PayloadLoad{NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01},
+                                   Lookup{NFT_REG_1, "published4", NFT_REG_1, false},
+                                   Nat{NFT_NAT_DNAT, Family::kIp, NFT_REG_1, NFT_REG32_01}});
+    EXPECT_EQ(rules[1].exprs, generic) << chain;
+  }
+}
+
+TEST(FullRebuildTest, PostroutingMasqueradesOutboundAndHairpin) {
+  std::vector<Rule> rules = RulesOf(FullRebuild(sample::State()), "postrouting");
+  ASSERT_THAT(rules, SizeIs(2));
+  const std::vector<Expr> saddr_in_nat_subnets = {
+      MetaLoad{NFT_META_NFPROTO, NFT_REG_1}, Cmp{NFT_REG_1, NFT_CMP_EQ, "\x02"s},
+      PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1},
+      Lookup{NFT_REG_1, "nat_subnets4", {}, false}};
+  // ip saddr @nat_subnets4 oifname != @bridges masquerade
+  std::vector<Expr> outbound = saddr_in_nat_subnets;
+  outbound.insert(outbound.end(),
+                  {MetaLoad{NFT_META_OIFNAME, NFT_REG_1},
+                   Lookup{NFT_REG_1, "bridges", {}, /*invert=*/true}, Masquerade{}});
+  EXPECT_EQ(rules[0].exprs, outbound);
+  // ct status dnat ip saddr @nat_subnets4 oifname @bridges masquerade
+  std::vector<Expr> hairpin = {CtLoad{NFT_CT_STATUS, NFT_REG_1},
+                               Bitwise{NFT_REG_1, NFT_REG_1, U32(IPS_DST_NAT), U32(0)},
+                               Cmp{NFT_REG_1, NFT_CMP_NEQ, U32(0)}};
+  hairpin.insert(hairpin.end(), saddr_in_nat_subnets.begin(), saddr_in_nat_subnets.end());
+  hairpin.insert(hairpin.end(), {MetaLoad{NFT_META_OIFNAME, NFT_REG_1},
+                                 Lookup{NFT_REG_1, "bridges", {}, false}, Masquerade{}});
+  EXPECT_EQ(rules[1].exprs, hairpin);
+}
+
+TEST(FullRebuildTest, ElementsOfTwoNetworksAndTwoPorts) {
+  Transaction t = FullRebuild(sample::State());
+  EXPECT_THAT(ElementsOf(t, "bridges"),
+              ElementsAre(Bridge("mbr-front", "front"), Bridge("mbr-lab", "lab")));
+  EXPECT_THAT(
+      ElementsOf(t, "same_network"),
+      ElementsAre(
+          Element{
+              {Datum::Ifname("mbr-front"), Datum::Ifname("mbr-front")}, {}, false, false, "front"},
+          Element{{Datum::Ifname("mbr-lab"), Datum::Ifname("mbr-lab")}, {}, false, false, "lab"}));
+  EXPECT_THAT(ElementsOf(t, "internal"), ElementsAre(Bridge("mbr-lab", "lab")));
+  // Only the NAT network: 10.88.0.0/24 as a start and an end element.
+  EXPECT_THAT(ElementsOf(t, "nat_subnets4"),
+              ElementsAre(Ipv4("10.88.0.0", false, "front"), Ipv4("10.88.1.0", true)));
+  EXPECT_THAT(ElementsOf(t, "published4"),
+              ElementsAre(Element{{Datum::InetProto(IPPROTO_TCP), Datum::InetService(8080)},
+                                  {Datum::Ipv4Addr(Addr("10.88.0.2")), Datum::InetService(80)},
+                                  false,
+                                  false,
+                                  "web-1/front"}));
+  EXPECT_THAT(ElementsOf(t, "published4_bound"),
+              ElementsAre(Element{{Datum::Ipv4Addr(Addr("203.0.113.1")),
+                                   Datum::InetProto(IPPROTO_UDP), Datum::InetService(5353)},
+                                  {Datum::Ipv4Addr(Addr("10.88.1.3")), Datum::InetService(53)},
+                                  false,
+                                  false,
+                                  "dns/lab"}));
+  for (const Elements& e : ObjectsOf<Elements>(t, Verb::kAdd)) {
+    EXPECT_EQ(e.map, e.set == "published4" || e.set == "published4_bound") << e.set;
+  }
+}
+
+TEST(FullRebuildTest, EmptyStateHasTheTableAndNoElements) {
+  Transaction t = FullRebuild({});
+  EXPECT_TRUE(ObjectsOf<Elements>(t, Verb::kAdd).empty());
+  EXPECT_THAT(ObjectsOf<Set>(t, Verb::kAdd), SizeIs(6));
+  EXPECT_THAT(ObjectsOf<Rule>(t, Verb::kAdd), SizeIs(12));
+}
+
+TEST(FullRebuildTest, RuleCountDoesNotDependOnScale) {
+  Transaction one = FullRebuild(sample::Scaled(1));
+  Transaction fifty = FullRebuild(sample::Scaled(50));
+  EXPECT_THAT(ObjectsOf<Rule>(one, Verb::kAdd), SizeIs(12));
+  EXPECT_THAT(ObjectsOf<Rule>(fifty, Verb::kAdd), SizeIs(12));
+  EXPECT_EQ(ObjectsOf<Chain>(one, Verb::kAdd).size(), ObjectsOf<Chain>(fifty, Verb::kAdd).size());
+  EXPECT_EQ(ObjectsOf<Set>(one, Verb::kAdd).size(), ObjectsOf<Set>(fifty, Verb::kAdd).size());
+  // Only the elements grow.
+  EXPECT_THAT(ElementsOf(fifty, "bridges"), SizeIs(50));
+  EXPECT_THAT(ElementsOf(fifty, "nat_subnets4"), SizeIs(100));
+  EXPECT_THAT(ElementsOf(fifty, "published4"), SizeIs(50));
+  // The hot path is the same size whatever exists already.
+  EXPECT_EQ(AddNetwork(sample::Front()).size(), 3u);
+  EXPECT_EQ(AddPort(sample::WebPort()).size(), 1u);
+}
+
+// ---- Hot path ----
+
+TEST(HotPathTest, AddNetworkOnlyAddsElements) {
+  Transaction nat = AddNetwork(sample::Front());
+  for (const Command& c : nat.commands()) {
+    EXPECT_EQ(c.verb, Verb::kAdd);
+    EXPECT_TRUE(std::holds_alternative<Elements>(c.object)) << c.ToString();
+  }
+  EXPECT_THAT(ElementsOf(nat, "bridges"), ElementsAre(Bridge("mbr-front", "front")));
+  EXPECT_THAT(ElementsOf(nat, "same_network"), SizeIs(1));
+  EXPECT_THAT(ElementsOf(nat, "internal"), SizeIs(0));
+  EXPECT_THAT(ElementsOf(nat, "nat_subnets4"),
+              ElementsAre(Ipv4("10.88.0.0", false, "front"), Ipv4("10.88.1.0", true)));
+
+  Transaction internal = AddNetwork(sample::Lab());
+  EXPECT_THAT(ElementsOf(internal, "internal"), ElementsAre(Bridge("mbr-lab", "lab")));
+  EXPECT_THAT(ElementsOf(internal, "nat_subnets4"), SizeIs(0));
+  EXPECT_EQ(internal.size(), 3u);  // bridges, same_network, internal
+}
+
+TEST(HotPathTest, RemoveEnsuresThenDeletesEachGroup) {
+  for (const Transaction& t : {RemoveNetwork(sample::Front()), RemoveNetwork(sample::Lab()),
+                               RemovePort(sample::WebPort()), RemovePort(sample::DnsPort())}) {
+    ASSERT_EQ(t.size() % 2, 0u);
+    for (size_t i = 0; i < t.size(); i += 2) {
+      EXPECT_EQ(t.commands()[i].verb, Verb::kEnsure);
+      EXPECT_EQ(t.commands()[i + 1].verb, Verb::kDelete);
+      const auto& ensured = std::get<Elements>(t.commands()[i].object);
+      const auto& deleted = std::get<Elements>(t.commands()[i + 1].object);
+      EXPECT_EQ(ensured.set, deleted.set);
+      EXPECT_EQ(ensured.elements, deleted.elements);
+    }
+  }
+  EXPECT_EQ(RemoveNetwork(sample::Front()).size(), 6u);
+}
+
+TEST(HotPathTest, PortGoesToTheMapOfItsBinding) {
+  EXPECT_THAT(ElementsOf(AddPort(sample::WebPort()), "published4"), SizeIs(1));
+  EXPECT_THAT(ElementsOf(AddPort(sample::DnsPort()), "published4_bound"), SizeIs(1));
+  EXPECT_THAT(ElementsOf(RemovePort(sample::DnsPort()), "published4_bound", Verb::kDelete),
+              SizeIs(1));
+}
+
+TEST(HotPathTest, DeleteTableIsIdempotent) {
+  Transaction t = DeleteTable();
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.commands()[0].verb, Verb::kEnsure);
+  EXPECT_EQ(t.commands()[1].verb, Verb::kDelete);
+  EXPECT_EQ(std::get<Table>(t.commands()[1].object).name, "mesh");
+}
+
+// ---- Subnets as intervals ----
+
+std::vector<Element> Subnet(const char* address, int prefix_length) {
+  NetworkEntry n{"n", "mbr-n", Addr(address), prefix_length, true, false};
+  return ElementsOf(AddNetwork(n), "nat_subnets4");
+}
+
+TEST(IntervalTest, HostBitsAreIgnored) {
+  EXPECT_THAT(Subnet("10.88.0.77", 24),
+              ElementsAre(Ipv4("10.88.0.0", false, "n"), Ipv4("10.88.1.0", true)));
+  EXPECT_THAT(Subnet("172.16.5.5", 12),
+              ElementsAre(Ipv4("172.16.0.0", false, "n"), Ipv4("172.32.0.0", true)));
+  EXPECT_THAT(Subnet("10.0.0.9", 32),
+              ElementsAre(Ipv4("10.0.0.9", false, "n"), Ipv4("10.0.0.10", true)));
+}
+
+TEST(IntervalTest, RangeReachingTheTopIsOpen) {
+  // 255.255.255.255 + 1 would wrap: no end element, the start is flagged open (as nft does).
+  std::vector<Element> top = Subnet("255.255.255.0", 24);
+  ASSERT_THAT(top, SizeIs(1));
+  EXPECT_EQ(top[0].key[0], Datum::Ipv4Addr(Addr("255.255.255.0")));
+  EXPECT_TRUE(top[0].interval_open);
+  std::vector<Element> all = Subnet("1.2.3.4", 0);
+  ASSERT_THAT(all, SizeIs(1));
+  EXPECT_EQ(all[0].key[0], Datum::Ipv4Addr(Addr("0.0.0.0")));
+  EXPECT_TRUE(all[0].interval_open);
+}
+
+TEST(CommentTest, OwnerIsTruncatedToTheCommentLimit) {
+  PortEntry p = sample::WebPort();
+  p.owner = std::string(200, 'o');
+  std::vector<Element> e = ElementsOf(AddPort(p), "published4");
+  ASSERT_THAT(e, SizeIs(1));
+  EXPECT_EQ(e[0].comment.size(), kMaxCommentLength);
+  EXPECT_TRUE(AddPort(p).Validate().ok());
+}
+
+}  // namespace
+}  // namespace mesh::netplane::nft
