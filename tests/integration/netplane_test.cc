@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/wait.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "netplane/network/names.h"
@@ -325,6 +326,115 @@ TEST_F(NetplaneTest, FullPoolIsResourceExhaustedAndRollsBack) {
   EXPECT_EQ(MeshLinks().size(), 1u);
   // The lease went back too: the next attach gets the only address.
   EXPECT_EQ(MustAttach("c2", "tiny").address.ToString(), "10.88.9.2");
+}
+
+// Reconcile repairs a deleted veth, a stray mesh-named bridge and a flushed mesh table, from the
+// desired state alone (as after a crash of the agent).
+TEST_F(NetplaneTest, ReconcileRepairsLinksOrphansAndTables) {
+  NetworkInfo front = MustCreate({.name = "front"});
+  AttachResult web = MustAttach(
+      "web", "front",
+      {PortMapping{.protocol = Protocol::kTcp, .host_port = 8080, .container_port = 80}});
+  AttachResult client = MustAttach("client", "front");
+  const std::string ruleset = Nft({"list", "table", "inet", "mesh"});
+  DesiredState desired{.networks = {front.config}, .attachments = {web, client}};
+
+  // Damage: web's veth gone, a stray bridge with a mesh name, mesh's table flushed.
+  ASSERT_TRUE(sandbox().Check(Sandbox::Ns::kHost, {"ip", "link", "del", web.host_ifname}).ok());
+  const std::string stray = BridgeName("gone");
+  ASSERT_TRUE(
+      sandbox().Check(Sandbox::Ns::kHost, {"ip", "link", "add", stray, "type", "bridge"}).ok());
+  ASSERT_TRUE(
+      sandbox().Check(Sandbox::Ns::kHost, {"ip", "link", "add", "keep0", "type", "bridge"}).ok());
+  ASSERT_TRUE(sandbox().Check(Sandbox::Ns::kHost, {"nft", "flush", "table", "inet", "mesh"}).ok());
+
+  // A fresh manager (the agent restarted) told the desired state.
+  manager_.reset();
+  NetworkManagerOptions options;
+  options.state_dir = Sandbox::kStateDir;
+  options.default_pool = Prefix("10.88.0.0/16");
+  auto manager = NetworkManager::Create(options);
+  ASSERT_TRUE(manager.ok()) << manager.status();
+  manager_ = std::move(*manager);
+  absl::Status reconciled = manager_->Reconcile(desired);
+  ASSERT_TRUE(reconciled.ok()) << reconciled;
+
+  std::vector<std::string> links = MeshLinks();
+  EXPECT_THAT(links,
+              ::testing::UnorderedElementsAre(front.bridge, web.host_ifname, client.host_ifname));
+  auto keep = sandbox().Check(Sandbox::Ns::kHost, {"ip", "link", "show", "keep0"});
+  EXPECT_TRUE(keep.ok()) << "a bridge mesh did not name was touched";
+  EXPECT_EQ(Nft({"list", "table", "inet", "mesh"}), ruleset);
+  // And it works again: the published port answers from wan, web has its address back.
+  ChildProcess tcp = TcpBanner(In("web"), 80, "back-again");
+  ASSERT_TRUE(sandbox().WaitForPort(In("web"), web.address.ToString(), 80).ok());
+  auto got = TcpRead(Sandbox::Ns::kWan, Sandbox::kHostAddress, 8080);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "back-again\n");
+  EXPECT_TRUE(Ping(In("client"), web.address.ToString()));
+}
+
+// `nft flush ruleset` behind mesh's back: within a second NAT and published ports work again,
+// without any call.
+TEST_F(NetplaneTest, SelfRepairAfterFlushRuleset) {
+  ASSERT_TRUE(manager_->StartSelfRepair().ok());
+  MustCreate({.name = "front"});
+  AttachResult web = MustAttach(
+      "web", "front",
+      {PortMapping{.protocol = Protocol::kTcp, .host_port = 8080, .container_port = 80}});
+  const std::string ruleset = Nft({"list", "table", "inet", "mesh"});
+  ASSERT_TRUE(sandbox().Check(Sandbox::Ns::kHost, {"nft", "add", "table", "ip", "other"}).ok());
+
+  ASSERT_TRUE(sandbox().Check(Sandbox::Ns::kHost, {"nft", "flush", "ruleset"}).ok());
+  absl::Status restored = WaitFor(
+      [&] {
+        return Nft({"list", "table", "inet", "mesh"}) == ruleset;
+      },
+      absl::Seconds(1), "mesh's table to be restored");
+  EXPECT_TRUE(restored.ok()) << restored;
+  // Foreign tables are not mesh's business: the flushed one stays gone.
+  EXPECT_THAT(Nft({"list", "tables"}), Not(HasSubstr("other")));
+
+  ChildProcess tcp = TcpBanner(In("web"), 80, "repaired");
+  ASSERT_TRUE(sandbox().WaitForPort(In("web"), web.address.ToString(), 80).ok());
+  auto got = TcpRead(Sandbox::Ns::kWan, Sandbox::kHostAddress, 8080);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "repaired\n");
+  absl::StatusOr<ChildProcess> server =
+      sandbox().Start(Sandbox::Ns::kWan,
+                      {"socat", "TCP-LISTEN:9000,reuseaddr,fork", "SYSTEM:echo $SOCAT_PEERADDR"});
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE(sandbox().WaitForPort(Sandbox::Ns::kWan, Sandbox::kWanAddress, 9000).ok());
+  auto seen = TcpRead(In("web"), Sandbox::kWanAddress, 9000);
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(*seen, absl::StrCat(Sandbox::kHostAddress, "\n"));  // NAT is back too
+}
+
+// A UDP client keeps sending to a host port before it is published; once it is, the next
+// datagram reaches the container (the stale conntrack entry was flushed).
+TEST_F(NetplaneTest, UdpFlowStartedBeforePublishReachesTheContainer) {
+  MustCreate({.name = "front"});
+  AttachResult dns = MustAttach("dns", "front");
+  absl::StatusOr<ChildProcess> echo =
+      sandbox().StartEchoServer(In("dns"), "udp", dns.address.ToString(), 53);
+  ASSERT_TRUE(echo.ok()) << echo.status();
+
+  // A datagram to host:5353 before anything is published there: conntrack records the flow
+  // (un-NATed, unreplied, 30 s timeout). Without a flush, the same 5-tuple would keep hitting
+  // that entry after the port is published, and never be DNATed.
+  const std::string send_from_40000 =
+      absl::StrCat("socat -t 2 -T 2 - UDP:", Sandbox::kHostAddress, ":5353,sourceport=40000");
+  ASSERT_TRUE(
+      sandbox().Run(Sandbox::Ns::kWan, {"sh", "-c", "echo early | " + send_from_40000}).ok());
+
+  ASSERT_TRUE(
+      manager_
+          ->PublishPort("dns", "front",
+                        {.protocol = Protocol::kUdp, .host_port = 5353, .container_port = 53})
+          .ok());
+  auto echoed = sandbox().Check(Sandbox::Ns::kWan, {"sh", "-c", "echo after | " + send_from_40000});
+  ASSERT_TRUE(echoed.ok()) << echoed.status();
+  EXPECT_EQ(*echoed, "after\n");
 }
 
 }  // namespace
