@@ -84,7 +84,8 @@ TEST(NetplaneBench, AttachDetachPublishWithNExisting) {
                       .network = "bench",
                       .ifname = absl::StrCat("e", i),
                       .ports = {PortMapping{.host_port = static_cast<uint16_t>(20000 + i),
-                                            .container_port = 80}}};
+                                            .container_port = 80}},
+                      .default_route = false};
       auto a = m.Attach(r);
       ASSERT_TRUE(a.ok()) << a.status();
     }

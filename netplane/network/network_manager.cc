@@ -356,9 +356,9 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
   result.mac = MacToString(mac);
   result.prefix_length = network.info.config.subnet->length();
   result.gateway = *network.info.config.gateway;
-  result.default_route = std::none_of(attachments_.begin(), attachments_.end(), [&](auto& a) {
-    return a.first.first == request.container_id && a.second.default_route;
-  });
+  result.default_route = request.default_route.value_or(std::none_of(
+      attachments_.begin(), attachments_.end(),
+      [&](auto& a) { return a.first.first == request.container_id && a.second.default_route; }));
   result.ports = request.ports;
 
   // Order: lease, veth pair (host end on the bridge, peer born in the container's namespace),

@@ -58,6 +58,9 @@ struct AttachRequest {
   std::string ifname;                      // "" picks the lowest free ethN of the container
   std::optional<ipam::IpAddress> address;  // static address; unset: from IPAM
   std::vector<PortMapping> ports;
+  // Route the container's default traffic via this network's gateway. Unset: only on the
+  // container's first network.
+  std::optional<bool> default_route;
 };
 
 // What a CNI result holds.
