@@ -38,10 +38,26 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "note: not root: integration tests will skip (run as root to include them)"
 fi
 
+# The real host's network state, compared after the whole suite: unit tests run outside the
+# sandbox, so this catches one that reaches the kernel by mistake (a sysctl, a link, a table).
+host_state() {
+  { ip -d link show; ip addr show; ip -4 route show table all; ip -6 route show table all;
+    ip -4 rule show; ip -6 rule show; nft list ruleset; ip netns list;
+    cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding
+  } 2>&1 | sed -E 's/([a-z_]+_timer) +[0-9.]+/\1 -/g'
+}
+host_before=$(host_state)
+
 run ctest --preset release --output-junit "$PWD/$results/release.xml" || rc=1
 count "$results/release.xml"
 run ctest --preset asan --output-junit "$PWD/$results/asan.xml" || rc=1
 count "$results/asan.xml"
+
+if [ "$(host_state)" != "$host_before" ]; then
+  echo "FAILED: the real host's network state changed during the tests:" >&2
+  diff <(echo "$host_before") <(host_state) >&2
+  rc=1
+fi
 
 if [ "${CI:-}" = "true" ]; then
   if [ "$skipped" -ne 0 ]; then

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "netplane/netlink/nl_error.h"
+#include "netplane/netlink/sysctl.h"
 
 namespace mesh::netplane::netlink {
 namespace {
@@ -77,6 +78,12 @@ absl::StatusOr<std::unique_ptr<LibnlRtnlOps>> LibnlRtnlOps::OpenIn(const Namespa
     ops = Open();
     return ops.status();
   }));
+  if (!ops.ok()) return ops;
+  // Our own handle on the namespace (the caller's may close first), for sysctls.
+  MESH_ASSIGN_OR_RETURN(
+      NamespaceHandle own,
+      NamespaceHandle::Open(absl::StrCat("/proc/self/fd/", netns.fd()), CLONE_NEWNET));
+  (*ops)->netns_ = std::move(own);
   return ops;
 }
 
@@ -238,6 +245,12 @@ absl::Status LibnlRtnlOps::AddDefaultRoute(const ipam::IpAddress& gateway, int i
   rtnl_route_add_nexthop(route.get(), nh);  // the route owns the nexthop from here
   absl::MutexLock lock(&mu_);
   return NlErrorToStatus(rtnl_route_add(sock_.get(), route.get(), NLM_F_EXCL), what);
+}
+
+absl::Status LibnlRtnlOps::EnableIpv4Forwarding() {
+  // /proc/sys/net belongs to the namespace of the thread that opens it.
+  if (!netns_) return WriteSysctl("net/ipv4/ip_forward", "1");
+  return RunInNetns(*netns_, [] { return WriteSysctl("net/ipv4/ip_forward", "1"); });
 }
 
 absl::StatusOr<std::vector<ipam::IpPrefix>> LibnlRtnlOps::ListRouteDestinations(

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -29,9 +30,13 @@ class LibnlRtnlOps : public RtnlOps {
   absl::Status AddAddress(int ifindex, const ipam::IpAddress& address, int prefix_length) override;
   absl::Status AddDefaultRoute(const ipam::IpAddress& gateway, int ifindex) override;
   absl::StatusOr<std::vector<ipam::IpPrefix>> ListRouteDestinations(ipam::Family family) override;
+  absl::Status EnableIpv4Forwarding() override;
 
  private:
   explicit LibnlRtnlOps(NlPtr<nl_sock> sock) : sock_(std::move(sock)) {}
+
+  // Set by OpenIn: sysctls of that namespace are written from a thread inside it.
+  std::optional<NamespaceHandle> netns_;
   absl::StatusOr<NlPtr<rtnl_link>> GetLinkLocked(absl::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

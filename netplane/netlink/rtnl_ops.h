@@ -65,6 +65,10 @@ class RtnlOps {
                                   int prefix_length) = 0;
   // Default route via `gateway` out of `ifindex`. AlreadyExists if a default route exists.
   virtual absl::Status AddDefaultRoute(const ipam::IpAddress& gateway, int ifindex) = 0;
+  // net.ipv4.ip_forward=1 in this namespace (what NAT networks need). A global setting of the
+  // namespace: only the kernel implementation writes it, so fakes never touch a real host.
+  virtual absl::Status EnableIpv4Forwarding() = 0;
+
   // Destinations of the main table's routes of `family`, without the default route: what a
   // new subnet must not overlap.
   virtual absl::StatusOr<std::vector<ipam::IpPrefix>> ListRouteDestinations(

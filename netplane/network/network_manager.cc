@@ -16,7 +16,6 @@
 #include "base/status_macros.h"
 #include "netplane/netfilter/conntrack.h"
 #include "netplane/netlink/libnl_rtnl_ops.h"
-#include "netplane/netlink/sysctl.h"
 #include "netplane/network/names.h"
 #include "netplane/nft/kernel_nft_table.h"
 
@@ -231,7 +230,7 @@ absl::StatusOr<NetworkInfo> NetworkManager::CreateNetwork(const NetworkConfig& r
   undo.Push([this, bridge = network.info.bridge] { host_->DeleteLink(bridge).IgnoreError(); });
   MESH_RETURN_IF_ERROR(Annotate(EnsureBridge(network), what));
   if (config.nat && !config.internal && !ip_forward_set_) {
-    MESH_RETURN_IF_ERROR(Annotate(netlink::WriteSysctl("net/ipv4/ip_forward", "1"), what));
+    MESH_RETURN_IF_ERROR(Annotate(host_->EnableIpv4Forwarding(), what));
     ip_forward_set_ = true;
   }
   MESH_RETURN_IF_ERROR(Annotate(nft_->Apply(nft::AddNetwork(NftNetwork(network))), what));
@@ -580,7 +579,7 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
     collect(Annotate(ipam_->AddPool(name, *network.info.config.subnet, network.info.config.gateway),
                      what));
     if (network.info.config.nat && !network.info.config.internal && !ip_forward_set_) {
-      collect(Annotate(netlink::WriteSysctl("net/ipv4/ip_forward", "1"), what));
+      collect(Annotate(host_->EnableIpv4Forwarding(), what));
       ip_forward_set_ = true;
     }
   }

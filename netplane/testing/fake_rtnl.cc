@@ -141,6 +141,12 @@ class FakeRtnlOps : public netlink::RtnlOps {
     Ns().default_route[gateway.ToString()] = link->name;
     return absl::OkStatus();
   }
+  absl::Status EnableIpv4Forwarding() override {
+    absl::MutexLock lock(&k_->mu_);
+    if (absl::Status s = k_->Enter("EnableIpv4Forwarding"); !s.ok()) return s;
+    Ns().ip_forward = true;
+    return absl::OkStatus();
+  }
   absl::StatusOr<std::vector<ipam::IpPrefix>> ListRouteDestinations(ipam::Family) override {
     absl::MutexLock lock(&k_->mu_);
     if (absl::Status s = k_->Enter("ListRouteDestinations"); !s.ok()) return s;
@@ -236,6 +242,7 @@ std::string FakeKernel::Dump() const {
       absl::StrAppend(&out, "  default via ", via, " dev ", dev, "\n");
     }
     for (const auto& [index, name] : ns.hairpin) absl::StrAppend(&out, "  hairpin ", name, "\n");
+    if (ns.ip_forward) absl::StrAppend(&out, "  ip_forward 1\n");
   }
   return out;
 }

@@ -32,6 +32,7 @@ class FakeKernel {
     std::map<std::string, std::string> default_route;        // "via" -> link name (0 or 1 entry)
     std::map<int, std::string> hairpin;                      // ifindex -> link name
     std::vector<ipam::IpPrefix> routes;                      // other routes, for ListRoutes
+    bool ip_forward = false;
   };
 
   // rtnetlink bound to namespace `ns` (any key; the host uses 0). Objects share this kernel.
