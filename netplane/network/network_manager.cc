@@ -611,7 +611,8 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
     }
     absl::StatusOr<ipam::PoolSnapshot> snapshot = ipam_->Get(pool);
     if (!snapshot.ok()) continue;
-    for (const auto& [address, owner] : snapshot->leases) {
+    for (const auto& lease : snapshot->leases) {
+      const std::string& owner = lease.second;  // clang 14 cannot capture structured bindings
       bool used = std::any_of(attachments_.begin(), attachments_.end(), [&](const auto& entry) {
         const AttachResult& a = entry.second;
         return a.network == pool && absl::StrCat(a.container_id, "/", a.ifname) == owner;
