@@ -11,11 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "base/atomic_file.h"
 #include "gmock/gmock.h"
-#include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 #include "netplane/network/names.h"
 #include "netplane/nft/fake_nft_table.h"
 #include "netplane/testing/fake_rtnl.h"
+#include "nlohmann/json.hpp"
 
 namespace mesh::netplane {
 namespace {
@@ -56,8 +56,7 @@ class NetworkManagerTest : public ::testing::Test {
       // The leases, not the whole file: the allocation cursor moves on purpose (no immediate
       // reuse of a released address).
       auto json = nlohmann::json::parse(*ReadFile(entry.path().string()));
-      absl::StrAppend(&leases, entry.path().filename().string(), " ", json["leases"].dump(),
-                      "\n");
+      absl::StrAppend(&leases, entry.path().filename().string(), " ", json["leases"].dump(), "\n");
     }
     auto snapshot = manager_->ListAttachments();
     return absl::StrCat(kernel_.Dump(), "--\n", nft_->Dump(), "--\n", leases, "--\n",
