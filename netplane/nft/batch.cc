@@ -9,18 +9,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/overloaded.h"
 #include "base/status_macros.h"
 #include "netplane/nft/nftnl_ptr.h"
 
 namespace mesh::netplane::nft {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 // libnftnl allocators return nullptr only when out of memory; treat that like operator new.
 template <typename T>

@@ -8,29 +8,12 @@
 #include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/netplane/ipam/test_util.h"
 
 namespace mesh::netplane::ipam {
 namespace {
 
 using ::testing::HasSubstr;
-
-MATCHER_P2(StatusIs, code, substring, "") {
-  const absl::Status& status = arg.status();
-  *result_listener << "status is " << status;
-  return status.code() == code && absl::StrContains(status.message(), substring);
-}
-
-IpAddress A(absl::string_view text) {
-  absl::StatusOr<IpAddress> address = IpAddress::Parse(text);
-  EXPECT_TRUE(address.ok()) << address.status();
-  return address.value_or(IpAddress());
-}
-
-IpPrefix P(absl::string_view text) {
-  absl::StatusOr<IpPrefix> prefix = IpPrefix::Parse(text);
-  EXPECT_TRUE(prefix.ok()) << prefix.status();
-  return prefix.value_or(IpPrefix());
-}
 
 TEST(IpAddressTest, ParsesAndFormatsIpv4) {
   IpAddress a = A("10.88.1.2");

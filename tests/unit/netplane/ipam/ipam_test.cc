@@ -19,6 +19,7 @@
 #include "base/atomic_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/netplane/ipam/test_util.h"
 
 namespace mesh::netplane::ipam {
 namespace {
@@ -28,35 +29,11 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
 
-const absl::Status& StatusOf(const absl::Status& status) { return status; }
-template <typename T>
-const absl::Status& StatusOf(const absl::StatusOr<T>& status_or) {
-  return status_or.status();
-}
-
-MATCHER_P2(StatusIs, code, substring, "") {
-  const absl::Status& status = StatusOf(arg);
-  *result_listener << "status is " << status;
-  return status.code() == code && absl::StrContains(status.message(), substring);
-}
-
 // Any error code: for failures whose errno (and so code) is the kernel's business.
 MATCHER_P(IsErrorWith, substring, "") {
   const absl::Status& status = StatusOf(arg);
   *result_listener << "status is " << status;
   return !status.ok() && absl::StrContains(status.message(), substring);
-}
-
-IpAddress A(absl::string_view text) {
-  absl::StatusOr<IpAddress> address = IpAddress::Parse(text);
-  EXPECT_TRUE(address.ok()) << address.status();
-  return address.value_or(IpAddress());
-}
-
-IpPrefix P(absl::string_view text) {
-  absl::StatusOr<IpPrefix> prefix = IpPrefix::Parse(text);
-  EXPECT_TRUE(prefix.ok()) << prefix.status();
-  return prefix.value_or(IpPrefix());
 }
 
 bool SameSnapshot(const PoolSnapshot& a, const PoolSnapshot& b) {

@@ -16,30 +16,13 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/netplane/ipam/test_util.h"
 
 namespace mesh::netplane::ipam {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::Pair;
-
-MATCHER_P2(StatusIs, code, substring, "") {
-  const absl::Status& status = arg.status();
-  *result_listener << "status is " << status;
-  return status.code() == code && absl::StrContains(status.message(), substring);
-}
-
-IpAddress A(absl::string_view text) {
-  absl::StatusOr<IpAddress> address = IpAddress::Parse(text);
-  EXPECT_TRUE(address.ok()) << address.status();
-  return address.value_or(IpAddress());
-}
-
-IpPrefix P(absl::string_view text) {
-  absl::StatusOr<IpPrefix> prefix = IpPrefix::Parse(text);
-  EXPECT_TRUE(prefix.ok()) << prefix.status();
-  return prefix.value_or(IpPrefix());
-}
 
 Pool MakePool(absl::string_view subnet, std::optional<IpAddress> gateway = std::nullopt) {
   absl::StatusOr<Pool> pool = Pool::Create(P(subnet), gateway);
