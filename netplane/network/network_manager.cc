@@ -34,6 +34,28 @@ in_addr ToInAddr(const ipam::IpAddress& address) {
 
 std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
+// The IPAM owner of an attachment's address: one lease per container interface.
+std::string LeaseOwner(absl::string_view container_id, absl::string_view ifname) {
+  return absl::StrCat(container_id, "/", ifname);
+}
+
+// Teardown and reconcile run every step and report all failures at the end (STYLE.md rule 7).
+class ErrorList {
+ public:
+  void Add(const absl::Status& status) {
+    if (!status.ok()) errors_.push_back(std::string(status.message()));
+  }
+  // OK, or Internal "<what>: <error>; <error>".
+  absl::Status ToStatus(absl::string_view what) const {
+    if (errors_.empty()) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat(what, ": ", absl::StrJoin(errors_, "; ")));
+  }
+  size_t size() const { return errors_.size(); }
+
+ private:
+  std::vector<std::string> errors_;
+};
+
 std::string NetworkAlias(absl::string_view network) {
   return absl::StrCat("mesh network ", network);
 }
@@ -147,6 +169,14 @@ std::vector<nft::PortEntry> NetworkManager::NftPorts(const AttachResult& attachm
   return out;
 }
 
+nft::Transaction NetworkManager::PortsTransaction(
+    const AttachResult& attachment, const std::vector<PortMapping>& ports,
+    nft::Transaction (*change)(const nft::PortEntry&)) const {
+  nft::Transaction transaction;
+  for (const nft::PortEntry& e : NftPorts(attachment, ports)) transaction.Append(change(e));
+  return transaction;
+}
+
 nft::DesiredState NetworkManager::NftStateLocked() const {
   nft::DesiredState state;
   for (const auto& [name, network] : networks_) state.networks.push_back(NftNetwork(network));
@@ -256,22 +286,17 @@ absl::Status NetworkManager::DeleteNetwork(absl::string_view name) {
         what, ": containers ", absl::StrJoin(users, ", "), " are attached; detach them first"));
   }
   // Teardown order: nftables entries, bridge, IPAM pool. Every step runs; errors are collected.
-  std::vector<std::string> errors;
-  auto collect = [&](const absl::Status& s) {
-    if (!s.ok()) errors.push_back(std::string(s.message()));
-  };
-  collect(nft_->Apply(nft::RemoveNetwork(NftNetwork(it->second))));
-  collect(host_->DeleteLink(it->second.info.bridge));
-  collect(ipam_->RemovePool(it->first));
+  ErrorList errors;
+  errors.Add(nft_->Apply(nft::RemoveNetwork(NftNetwork(it->second))));
+  errors.Add(host_->DeleteLink(it->second.info.bridge));
+  errors.Add(ipam_->RemovePool(it->first));
   networks_.erase(it);
   if (networks_.empty()) {
     // Nothing left to program: mesh leaves no table behind (it comes back with a network).
-    collect(nft_->Apply(nft::DeleteTable()));
+    errors.Add(nft_->Apply(nft::DeleteTable()));
     nft_ready_ = false;
   }
-  if (!errors.empty()) {
-    return absl::InternalError(absl::StrCat(what, ": ", absl::StrJoin(errors, "; ")));
-  }
+  MESH_RETURN_IF_ERROR(errors.ToStatus(what));
   MESH_LOG(Info) << "network " << Quote(name) << " deleted";
   return absl::OkStatus();
 }
@@ -363,7 +388,7 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
   // Order: lease, veth pair (host end on the bridge, peer born in the container's namespace),
   // hairpin, addresses and routes inside, published ports. Undone in reverse on error.
   Rollback undo;
-  const std::string owner = absl::StrCat(request.container_id, "/", result.ifname);
+  const std::string owner = LeaseOwner(request.container_id, result.ifname);
   absl::StatusOr<ipam::IpAddress> address =
       ipam_->Allocate(request.network, owner, request.address);
   if (!address.ok()) return Annotate(address.status(), what);
@@ -378,10 +403,9 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
   undo.Push([this, name = result.host_ifname] { host_->DeleteLink(name).IgnoreError(); });
 
   if (!request.ports.empty()) {
-    for (const nft::PortEntry& e : NftPorts(result, request.ports)) {
-      MESH_RETURN_IF_ERROR(Annotate(nft_->Apply(nft::AddPort(e)), what));
-      undo.Push([this, e] { nft_->Apply(nft::RemovePort(e)).IgnoreError(); });
-    }
+    MESH_RETURN_IF_ERROR(
+        Annotate(nft_->Apply(PortsTransaction(result, request.ports, nft::AddPort)), what));
+    // Last step: nothing after it can fail, so it needs no undo.
   }
   undo.Commit();
   FlushConntrack(request.ports);
@@ -446,21 +470,13 @@ absl::Status NetworkManager::Detach(absl::string_view container_id, absl::string
   const AttachResult& a = it->second;
   // Teardown order: published ports, veth pair (the peer and its addresses and routes go with
   // it), lease. Every step runs; errors are collected.
-  std::vector<std::string> errors;
-  auto collect = [&](const absl::Status& s) {
-    if (!s.ok()) errors.push_back(std::string(s.message()));
-  };
-  for (const nft::PortEntry& e : NftPorts(a, a.ports)) {
-    collect(nft_->Apply(nft::RemovePort(e)));
-  }
-  collect(host_->DeleteLink(a.host_ifname));
-  collect(ipam_->Release(a.network, absl::StrCat(a.container_id, "/", a.ifname)));
+  ErrorList errors;
+  if (!a.ports.empty()) errors.Add(nft_->Apply(PortsTransaction(a, a.ports, nft::RemovePort)));
+  errors.Add(host_->DeleteLink(a.host_ifname));
+  errors.Add(ipam_->Release(a.network, LeaseOwner(a.container_id, a.ifname)));
   FlushConntrack(a.ports);
   attachments_.erase(it);
-  if (!errors.empty()) {
-    return absl::InternalError(absl::StrCat(what, ": ", absl::StrJoin(errors, "; ")));
-  }
-  return absl::OkStatus();
+  return errors.ToStatus(what);
 }
 
 std::vector<AttachResult> NetworkManager::ListAttachments() const {
@@ -482,9 +498,8 @@ absl::Status NetworkManager::PublishPort(absl::string_view container_id, absl::s
   }
   MESH_RETURN_IF_ERROR(Annotate(CheckPortsFree({port}), what));
   MESH_RETURN_IF_ERROR(EnsureNftTable());
-  for (const nft::PortEntry& e : NftPorts(it->second, {port})) {
-    MESH_RETURN_IF_ERROR(Annotate(nft_->Apply(nft::AddPort(e)), what));
-  }
+  MESH_RETURN_IF_ERROR(
+      Annotate(nft_->Apply(PortsTransaction(it->second, {port}, nft::AddPort)), what));
   it->second.ports.push_back(port);
   FlushConntrack({port});
   return absl::OkStatus();
@@ -505,9 +520,8 @@ absl::Status NetworkManager::UnpublishPort(absl::string_view container_id,
            p.host_address == port.host_address && p.container_port == port.container_port;
   });
   if (port_it == ports.end()) return absl::NotFoundError(absl::StrCat(what, ": not published"));
-  for (const nft::PortEntry& e : NftPorts(it->second, {*port_it})) {
-    MESH_RETURN_IF_ERROR(Annotate(nft_->Apply(nft::RemovePort(e)), what));
-  }
+  MESH_RETURN_IF_ERROR(
+      Annotate(nft_->Apply(PortsTransaction(it->second, {*port_it}, nft::RemovePort)), what));
   FlushConntrack({*port_it});
   ports.erase(port_it);
   return absl::OkStatus();
@@ -519,10 +533,8 @@ namespace mesh::netplane {
 
 absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
   absl::MutexLock lock(&mu_);
-  std::vector<std::string> errors;
-  auto collect = [&](const absl::Status& s) {
-    if (!s.ok()) errors.push_back(std::string(s.message()));
-  };
+  ErrorList errors;
+  auto collect = [&](const absl::Status& s) { errors.Add(s); };
 
   // 1. Adopt the desired state as the registry.
   networks_.clear();
@@ -587,7 +599,7 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
     const std::string what = absl::StrCat("reconcile container ", Quote(a.container_id),
                                           " on network ", Quote(a.network));
     absl::StatusOr<ipam::IpAddress> lease =
-        ipam_->Allocate(a.network, absl::StrCat(a.container_id, "/", a.ifname), a.address);
+        ipam_->Allocate(a.network, LeaseOwner(a.container_id, a.ifname), a.address);
     collect(Annotate(lease.status(), what));
     if (present.contains(a.host_ifname)) {
       absl::StatusOr<netlink::LinkInfo> host_end = host_->GetLink(a.host_ifname);
@@ -615,7 +627,7 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
       const std::string& owner = lease.second;  // clang 14 cannot capture structured bindings
       bool used = std::any_of(attachments_.begin(), attachments_.end(), [&](const auto& entry) {
         const AttachResult& a = entry.second;
-        return a.network == pool && absl::StrCat(a.container_id, "/", a.ifname) == owner;
+        return a.network == pool && LeaseOwner(a.container_id, a.ifname) == owner;
       });
       if (!used) collect(ipam_->Release(pool, owner));
     }
@@ -629,11 +641,7 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
     collect(Annotate(nft_->Apply(nft::FullRebuild(NftStateLocked())), "reconcile nftables"));
     nft_ready_ = true;
   }
-  if (!errors.empty()) {
-    return absl::InternalError(
-        absl::StrCat("reconcile: ", errors.size(), " problems: ", absl::StrJoin(errors, "; ")));
-  }
-  return absl::OkStatus();
+  return errors.ToStatus(absl::StrCat("reconcile: ", errors.size(), " problems"));
 }
 
 void NetworkManager::RepairNftTable(const std::string& reason) {

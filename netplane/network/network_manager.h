@@ -152,6 +152,11 @@ class NetworkManager {
   std::vector<nft::PortEntry> NftPorts(const AttachResult& attachment,
                                        const std::vector<PortMapping>& ports) const;
   nft::DesiredState NftStateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One transaction applying `change` (nft::AddPort or nft::RemovePort) to every port: an
+  // operation costs one nftables commit however many ports it touches.
+  nft::Transaction PortsTransaction(const AttachResult& attachment,
+                                    const std::vector<PortMapping>& ports,
+                                    nft::Transaction (*change)(const nft::PortEntry&)) const;
   void FlushConntrack(const std::vector<PortMapping>& ports);
   // The kernel side of an attachment (veth pair, hairpin, address and route inside); undone on
   // error. `result` carries the address and names.
