@@ -77,10 +77,7 @@ absl::StatusOr<Pool> Pool::Restore(const IpPrefix& subnet, const IpAddress& gate
                                    std::optional<IpAddress> last,
                                    const std::map<IpAddress, std::string>& leases) {
   MESH_ASSIGN_OR_RETURN(Pool pool, Create(subnet, gateway));
-  if (last.has_value()) {
-    MESH_RETURN_IF_ERROR(Annotate(pool.CheckLeasable(*last), "last allocated address"));
-    pool.last_ = last;
-  }
+  MESH_RETURN_IF_ERROR(pool.SetLast(last));
   for (const auto& [address, owner] : leases) {
     std::string what = absl::StrCat("lease of ", address.ToString(), " to ", QuoteOwner(owner));
     MESH_RETURN_IF_ERROR(Annotate(CheckOwner(owner), what));
@@ -153,6 +150,14 @@ std::optional<IpAddress> Pool::Release(absl::string_view owner) {
   leases_.erase(address);
   by_owner_.erase(it);
   return address;
+}
+
+absl::Status Pool::SetLast(std::optional<IpAddress> last) {
+  if (last.has_value()) {
+    MESH_RETURN_IF_ERROR(Annotate(CheckLeasable(*last), "last allocated address"));
+  }
+  last_ = last;
+  return absl::OkStatus();
 }
 
 absl::Status Pool::CheckLeasable(const IpAddress& address) const {

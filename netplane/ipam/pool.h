@@ -14,8 +14,9 @@
 namespace mesh::netplane::ipam {
 
 // The addresses of one network's subnet and who holds them. Pure logic: no I/O, not
-// thread-safe (Ipam locks and persists). A copyable value, so a change can be made on a copy
-// and kept only once it is persisted.
+// thread-safe (Ipam locks and persists). A copyable value. Every change can be undone exactly
+// (Release after Allocate plus SetLast of the old cursor, AllocateStatic after Release), which
+// is how Ipam takes back a change it could not persist without copying the pool.
 //
 // Never handed out: the network address, the IPv4 broadcast address and the gateway (which is
 // reserved, not leased). IPv6 has no broadcast address, so the last address of an IPv6 subnet
@@ -77,6 +78,10 @@ class Pool {
   // Ends `owner`'s lease and returns the address it held; nullopt (and no change) if it held
   // none.
   std::optional<IpAddress> Release(absl::string_view owner);
+  // Moves the allocation cursor to `last` (nullopt: as if Allocate had never run), for
+  // replaying a journal and for undoing an Allocate. InvalidArgument, and no change, if `last`
+  // is not an address Restore would accept as the cursor.
+  absl::Status SetLast(std::optional<IpAddress> last);
 
  private:
   Pool(const IpPrefix& subnet, const IpAddress& gateway);

@@ -1,18 +1,26 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace mesh::netplane::netfilter {
 
-// Deletes the IPv4 conntrack entries of protocol `proto` (IPPROTO_TCP/UDP) whose ORIGINAL
-// destination port is `port`, in the caller's network namespace. Returns how many it deleted.
+// A transport protocol (IPPROTO_TCP/UDP) and a port.
+struct ProtoPort {
+  int proto = 0;
+  uint16_t port = 0;
+};
+
+// Deletes the IPv4 conntrack entries whose protocol and ORIGINAL destination port match one of
+// `ports`, in the caller's network namespace, in one walk. Returns how many it deleted.
 //
 // Why: a UDP client that sent to host:port before the port was published has a conntrack entry
 // without DNAT; as long as it keeps sending, the entry never expires and its datagrams never
 // reach the container. Matching on the original (host) port, not the container port, catches
-// exactly those flows. Entries that vanish during the sweep count as deleted.
-absl::StatusOr<int> FlushConntrackByDestinationPort(int proto, uint16_t port);
+// exactly those flows. Entries that vanish during the sweep count as deleted. Costs one read of
+// nf_conntrack_count when the namespace tracks nothing, else a walk of the whole conntrack hash.
+absl::StatusOr<int> FlushConntrackByDestinationPorts(const std::vector<ProtoPort>& ports);
 
 }  // namespace mesh::netplane::netfilter

@@ -6,6 +6,7 @@
 #include <linux/rtnetlink.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/nexthop.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -56,6 +57,7 @@ LinkInfo ToInfo(rtnl_link* link) {
     info.mac = nl_addr2str(mac, buf, sizeof(buf));
   }
   if (const char* alias = rtnl_link_get_ifalias(link)) info.alias = alias;
+  info.group = rtnl_link_get_group(link);
   return info;
 }
 
@@ -123,17 +125,32 @@ absl::StatusOr<std::vector<LinkInfo>> LibnlRtnlOps::ListLinks() {
 absl::Status LibnlRtnlOps::CreateBridge(absl::string_view name, int mtu, absl::string_view alias) {
   const std::string what = absl::StrCat("create bridge \"", name, "\"");
   MESH_RETURN_IF_ERROR(CheckIfName(name, what));
-  NlPtr<rtnl_link> link(rtnl_link_alloc());
-  if (!link) return absl::ResourceExhaustedError(what);
-  if (int err = rtnl_link_set_type(link.get(), "bridge"); err < 0) {
-    return NlErrorToStatus(err, what);
-  }
-  rtnl_link_set_name(link.get(), std::string(name).c_str());
-  rtnl_link_set_mtu(link.get(), static_cast<unsigned>(mtu));
-  rtnl_link_set_ifalias(link.get(), std::string(alias).c_str());
-  rtnl_link_set_flags(link.get(), IFF_UP);
+  // Built by hand: libnl's bridge type cannot set IFLA_BR_MCAST_SNOOPING. Snooping off: every
+  // port state change (each attach and detach) otherwise re-arms the multicast timers of every
+  // port of the bridge, which made attach cost grow with the number of containers. Multicast
+  // is then flooded, as on a bridge without a querier, which container networks are.
+  NlPtr<nl_msg> msg(
+      nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL));
+  if (!msg) return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory"));
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_flags = IFF_UP;
+  ifi.ifi_change = IFF_UP;
+  const std::string name_str(name), alias_str(alias);
+  bool built = nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) >= 0 &&
+               nla_put_string(msg.get(), IFLA_IFNAME, name_str.c_str()) >= 0 &&
+               nla_put_u32(msg.get(), IFLA_MTU, static_cast<uint32_t>(mtu)) >= 0 &&
+               nla_put_string(msg.get(), IFLA_IFALIAS, alias_str.c_str()) >= 0;
+  nlattr* info = built ? nla_nest_start(msg.get(), IFLA_LINKINFO) : nullptr;
+  built = info != nullptr && nla_put_string(msg.get(), IFLA_INFO_KIND, "bridge") >= 0;
+  nlattr* data = built ? nla_nest_start(msg.get(), IFLA_INFO_DATA) : nullptr;
+  built = data != nullptr && nla_put_u8(msg.get(), IFLA_BR_MCAST_SNOOPING, 0) >= 0 &&
+          nla_nest_end(msg.get(), data) >= 0 && nla_nest_end(msg.get(), info) >= 0;
+  if (!built) return absl::InternalError(absl::StrCat(what, ": cannot build the request"));
   absl::MutexLock lock(&mu_);
-  return NlErrorToStatus(rtnl_link_add(sock_.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL), what);
+  int err = nl_send_auto(sock_.get(), msg.get());
+  if (err >= 0) err = nl_wait_for_ack(sock_.get());
+  return NlErrorToStatus(err, what);
 }
 
 absl::Status LibnlRtnlOps::CreateVeth(const VethSpec& spec) {
@@ -183,6 +200,41 @@ absl::Status LibnlRtnlOps::SetLinkUp(absl::string_view name) {
   NlPtr<rtnl_link> change(rtnl_link_alloc());
   rtnl_link_set_flags(change.get(), IFF_UP);
   return NlErrorToStatus(rtnl_link_change(sock_.get(), orig.get(), change.get(), 0), what);
+}
+
+absl::Status LibnlRtnlOps::RetireLink(absl::string_view name, uint32_t group) {
+  const std::string what = absl::StrCat("retire link \"", name, "\"");
+  MESH_RETURN_IF_ERROR(CheckIfName(name, what));
+  // No lookup first: with index 0 the kernel finds the link by the name in the change itself.
+  NlPtr<rtnl_link> orig(rtnl_link_alloc());
+  NlPtr<rtnl_link> change(rtnl_link_alloc());
+  rtnl_link_set_name(change.get(), std::string(name).c_str());
+  rtnl_link_unset_flags(change.get(), IFF_UP);
+  rtnl_link_set_group(change.get(), group);
+  absl::MutexLock lock(&mu_);
+  int err = rtnl_link_change(sock_.get(), orig.get(), change.get(), 0);
+  if (err < 0 && IsNotFound(err)) return absl::OkStatus();  // already gone
+  return NlErrorToStatus(err, what);
+}
+
+absl::Status LibnlRtnlOps::DeleteLinkGroup(uint32_t group) {
+  const std::string what = absl::StrCat("delete the links of group ", group);
+  if (group == 0) return absl::InvalidArgumentError(absl::StrCat(what, ": group 0 is every link"));
+  // libnl's delete request needs a name or an index; a group delete is a bare RTM_DELLINK with
+  // IFLA_GROUP (rtnl_group_dellink in the kernel).
+  NlPtr<nl_msg> msg(nlmsg_alloc_simple(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK));
+  if (!msg) return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory"));
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  if (nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+      nla_put_u32(msg.get(), IFLA_GROUP, group) < 0) {
+    return absl::InternalError(absl::StrCat(what, ": cannot build the request"));
+  }
+  absl::MutexLock lock(&mu_);
+  int err = nl_send_auto(sock_.get(), msg.get());
+  if (err >= 0) err = nl_wait_for_ack(sock_.get());
+  if (err < 0 && IsNotFound(err)) return absl::OkStatus();  // no link in the group
+  return NlErrorToStatus(err, what);
 }
 
 absl::Status LibnlRtnlOps::SetHairpin(int port_index, bool on) {
@@ -251,6 +303,18 @@ absl::Status LibnlRtnlOps::EnableIpv4Forwarding() {
   // /proc/sys/net belongs to the namespace of the thread that opens it.
   if (!netns_) return WriteSysctl("net/ipv4/ip_forward", "1");
   return RunInNetns(*netns_, [] { return WriteSysctl("net/ipv4/ip_forward", "1"); });
+}
+
+absl::Status LibnlRtnlOps::DisableIpv6(absl::string_view name) {
+  MESH_RETURN_IF_ERROR(CheckIfName(name, absl::StrCat("disable IPv6 on link \"", name, "\"")));
+  const std::string key = absl::StrCat("net/ipv6/conf/", name, "/disable_ipv6");
+  auto write = [&key] {
+    absl::Status s = WriteSysctl(key, "1");
+    // No such file: a kernel without IPv6 (ipv6.disable=1), nothing to turn off.
+    return absl::IsNotFound(s) && access("/proc/sys/net/ipv6", F_OK) != 0 ? absl::OkStatus() : s;
+  };
+  if (!netns_) return write();
+  return RunInNetns(*netns_, write);
 }
 
 absl::StatusOr<std::vector<ipam::IpPrefix>> LibnlRtnlOps::ListRouteDestinations(

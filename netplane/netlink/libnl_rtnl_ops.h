@@ -26,11 +26,14 @@ class LibnlRtnlOps : public RtnlOps {
   absl::Status CreateVeth(const VethSpec& spec) override;
   absl::Status DeleteLink(absl::string_view name) override;
   absl::Status SetLinkUp(absl::string_view name) override;
+  absl::Status RetireLink(absl::string_view name, uint32_t group) override;
+  absl::Status DeleteLinkGroup(uint32_t group) override;
   absl::Status SetHairpin(int port_index, bool on) override;
   absl::Status AddAddress(int ifindex, const ipam::IpAddress& address, int prefix_length) override;
   absl::Status AddDefaultRoute(const ipam::IpAddress& gateway, int ifindex) override;
   absl::StatusOr<std::vector<ipam::IpPrefix>> ListRouteDestinations(ipam::Family family) override;
   absl::Status EnableIpv4Forwarding() override;
+  absl::Status DisableIpv6(absl::string_view name) override;
 
  private:
   explicit LibnlRtnlOps(NlPtr<nl_sock> sock) : sock_(std::move(sock)) {}

@@ -20,9 +20,16 @@ struct LinkInfo {
   int master = 0;    // ifindex of the bridge it is a port of, 0 if none
   bool up = false;
   int mtu = 0;
-  std::string mac;    // "02:0a:..." ("" if none)
-  std::string alias;  // IFLA_IFALIAS; mesh writes the owner of its links here
+  std::string mac;     // "02:0a:..." ("" if none)
+  std::string alias;   // IFLA_IFALIAS; mesh writes the owner of its links here
+  uint32_t group = 0;  // IFLA_GROUP; mesh moves links it retires into kRetiredLinkGroup
 };
+
+// The link group (IFLA_GROUP) of links mesh has taken out of service and deletes in batches:
+// one RTM_DELLINK for a whole group costs one set of RCU grace periods instead of one per link
+// (about 30 ms for 50 veth pairs here, against 15 ms for each one alone). "MESH" in ASCII, so
+// that no other program picks it by chance.
+inline constexpr uint32_t kRetiredLinkGroup = 0x4d455348;
 
 // A veth pair created in one request: the host end here (optionally already a port of a
 // bridge, up), the peer directly in another network namespace under its final name and MAC,
@@ -57,6 +64,11 @@ class RtnlOps {
   virtual absl::Status CreateVeth(const VethSpec& spec) = 0;
   virtual absl::Status DeleteLink(absl::string_view name) = 0;
   virtual absl::Status SetLinkUp(absl::string_view name) = 0;
+  // Sets the link down and moves it into link group `group`, in one request; succeeds when the
+  // link is already gone. A down veth end carries nothing: the pair is out of service at once.
+  virtual absl::Status RetireLink(absl::string_view name, uint32_t group) = 0;
+  // Deletes every link of group `group` (not 0) in one request; succeeds when there is none.
+  virtual absl::Status DeleteLinkGroup(uint32_t group) = 0;
   // Hairpin mode of a bridge port (IFLA_BRPORT_MODE): lets a frame leave through the port it
   // came in on, which a container reaching its own published port through the host needs.
   virtual absl::Status SetHairpin(int port_index, bool on) = 0;
@@ -68,6 +80,12 @@ class RtnlOps {
   // net.ipv4.ip_forward=1 in this namespace (what NAT networks need). A global setting of the
   // namespace: only the kernel implementation writes it, so fakes never touch a real host.
   virtual absl::Status EnableIpv4Forwarding() = 0;
+  // No IPv6 on the link (net.ipv6.conf.<name>.disable_ipv6=1): no link-local address, no
+  // routes, no neighbour discovery or MLD chatter. mesh's networks are IPv4; without this every
+  // bridge port adds IPv6 routes that each IPv6 packet's lookup walks (attach cost grew 4x from
+  // 1 to 1000 attachments). Succeeds when the kernel has no IPv6 at all. A sysctl, like
+  // EnableIpv4Forwarding: fakes never touch a real host.
+  virtual absl::Status DisableIpv6(absl::string_view name) = 0;
 
   // Destinations of the main table's routes of `family`, without the default route: what a
   // new subnet must not overlap.

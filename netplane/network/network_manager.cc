@@ -22,6 +22,8 @@
 namespace mesh::netplane {
 namespace {
 
+constexpr size_t kMaxBridgePorts = 1023;  // BR_MAX_PORTS - 1: bridge port numbers start at 1
+
 constexpr int kMinMtu = 68;  // RFC 791's minimum IPv4 MTU
 constexpr int kMaxMtu = 65535;
 
@@ -106,6 +108,8 @@ std::string PortMapping::ToString() const {
 absl::StatusOr<std::unique_ptr<NetworkManager>> NetworkManager::Create(
     NetworkManagerOptions options) {
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::LibnlRtnlOps> host, netlink::LibnlRtnlOps::Open());
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::LibnlRtnlOps> reaper_ops,
+                        netlink::LibnlRtnlOps::Open());
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<nft::KernelNftTable> nft, nft::KernelNftTable::Create());
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<ipam::Ipam> ipam,
                         ipam::Ipam::Open(absl::StrCat(options.state_dir, "/ipam")));
@@ -116,22 +120,33 @@ absl::StatusOr<std::unique_ptr<NetworkManager>> NetworkManager::Create(
     return std::unique_ptr<netlink::RtnlOps>(std::move(ops));
   };
   const uint32_t portid = nft->portid();
-  auto manager = std::make_unique<NetworkManager>(
-      std::move(options), std::move(host), std::move(nft), std::move(ipam), std::move(opener));
+  auto manager =
+      std::make_unique<NetworkManager>(std::move(options), std::move(host), std::move(nft),
+                                       std::move(ipam), std::move(opener), std::move(reaper_ops));
   manager->nft_portid_ = portid;
-  manager->flush_conntrack_ = netfilter::FlushConntrackByDestinationPort;
+  manager->flush_conntrack_ = netfilter::FlushConntrackByDestinationPorts;
   return manager;
 }
 
 NetworkManager::NetworkManager(NetworkManagerOptions options,
                                std::unique_ptr<netlink::RtnlOps> host,
                                std::unique_ptr<nft::NftTable> nft, std::unique_ptr<ipam::Ipam> ipam,
-                               RtnlOpener open_in_netns)
+                               RtnlOpener open_in_netns,
+                               std::unique_ptr<netlink::RtnlOps> reaper_ops)
     : options_(std::move(options)),
       host_(std::move(host)),
       nft_(std::move(nft)),
       ipam_(std::move(ipam)),
-      open_in_netns_(std::move(open_in_netns)) {}
+      open_in_netns_(std::move(open_in_netns)),
+      reaper_(reaper_ops ? std::make_unique<LinkReaper>(
+                               std::move(reaper_ops),
+                               [this](const std::vector<netfilter::ProtoPort>& ports) {
+                                 if (!flush_conntrack_) return;
+                                 if (absl::StatusOr<int> n = flush_conntrack_(ports); !n.ok()) {
+                                   MESH_LOG(Warning) << n.status();
+                                 }
+                               })
+                         : nullptr) {}
 
 absl::Status NetworkManager::EnsureNftTable() {
   if (nft_ready_) return absl::OkStatus();
@@ -193,18 +208,28 @@ nft::DesiredState NetworkManager::NftState() const {
   return NftStateLocked();
 }
 
-void NetworkManager::FlushConntrack(const std::vector<PortMapping>& ports) {
-  if (!flush_conntrack_) return;
+std::vector<netfilter::ProtoPort> NetworkManager::StaleFlowPorts(
+    const std::vector<PortMapping>& ports) {
+  // UDP only, like Docker and kube-proxy: a UDP "flow" lives as long as its sender keeps
+  // sending, so an entry made before a mapping changed steers it wrong for good. A TCP client's
+  // next connection gets a new entry, and the walk costs ~9 ms (the kernel visits every
+  // conntrack bucket, 262144 here): too much to pay for nothing.
+  std::vector<netfilter::ProtoPort> out;
   for (const PortMapping& p : ports) {
-    absl::StatusOr<int> flushed =
-        flush_conntrack_(p.protocol == Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP, p.host_port);
-    if (!flushed.ok()) {
-      // The mapping itself is in place; a stale flow only delays it until the entry expires.
-      MESH_LOG(Warning) << "published port " << p.ToString() << ": " << flushed.status();
-    } else if (*flushed > 0) {
-      MESH_LOG(Debug) << "published port " << p.ToString() << ": flushed " << *flushed
-                      << " conntrack entries";
-    }
+    if (p.protocol == Protocol::kUdp) out.push_back({IPPROTO_UDP, p.host_port});
+  }
+  return out;
+}
+
+void NetworkManager::FlushConntrack(const std::vector<PortMapping>& ports) {
+  std::vector<netfilter::ProtoPort> stale = StaleFlowPorts(ports);
+  if (!flush_conntrack_ || stale.empty()) return;
+  absl::StatusOr<int> flushed = flush_conntrack_(stale);
+  if (!flushed.ok()) {
+    // The mapping itself is in place; a stale flow only delays it until the entry expires.
+    MESH_LOG(Warning) << flushed.status();
+  } else if (*flushed > 0) {
+    MESH_LOG(Debug) << "flushed " << *flushed << " stale conntrack entries";
   }
 }
 
@@ -286,6 +311,8 @@ absl::Status NetworkManager::DeleteNetwork(absl::string_view name) {
         what, ": containers ", absl::StrJoin(users, ", "), " are attached; detach them first"));
   }
   // Teardown order: nftables entries, bridge, IPAM pool. Every step runs; errors are collected.
+  // The veth pairs of detached containers go first, so that nothing of the network outlives it.
+  if (reaper_) reaper_->AwaitAll();
   ErrorList errors;
   errors.Add(nft_->Apply(nft::RemoveNetwork(NftNetwork(it->second))));
   errors.Add(host_->DeleteLink(it->second.info.bridge));
@@ -369,6 +396,20 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
   }
   MESH_RETURN_IF_ERROR(Annotate(CheckPortsFree(request.ports), what));
   MESH_RETURN_IF_ERROR(EnsureNftTable());
+  // A Linux bridge takes at most 1023 ports; retired pairs still hold theirs.
+  const size_t ports_in_use = static_cast<size_t>(
+      std::count_if(attachments_.begin(), attachments_.end(),
+                    [&](const auto& a) { return a.first.second == request.network; }));
+  if (ports_in_use >= kMaxBridgePorts) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, ": the network has ", ports_in_use, " containers, the most one Linux bridge takes; ",
+        "spread them over several networks"));
+  }
+  if (reaper_ && ports_in_use + reaper_->Pending() >= kMaxBridgePorts) reaper_->AwaitAll();
+  // A pair detached moments ago may still hold the host end's name or a name in this netns.
+  if (reaper_) {
+    reaper_->AwaitReaped(VethHostName(request.container_id, request.network), netns->inode());
+  }
 
   AttachResult result;
   result.container_id = request.container_id;
@@ -391,6 +432,13 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
   const std::string owner = LeaseOwner(request.container_id, result.ifname);
   absl::StatusOr<ipam::IpAddress> address =
       ipam_->Allocate(request.network, owner, request.address);
+  if ((absl::IsResourceExhausted(address.status()) || absl::IsAlreadyExists(address.status())) &&
+      reaper_ && reaper_->Busy()) {
+    // The address wanted, or the last free one, may belong to a pair detached moments ago
+    // whose lease goes back once it is deleted.
+    reaper_->AwaitAll();
+    address = ipam_->Allocate(request.network, owner, request.address);
+  }
   if (!address.ok()) return Annotate(address.status(), what);
   result.address = *address;
   // Undo steps capture by value: they run when `undo` is destroyed, after later locals.
@@ -448,9 +496,11 @@ absl::Status NetworkManager::PlumbAttachment(const Network& network, const Attac
   undo.Push([this, name = veth.name] { host_->DeleteLink(name).IgnoreError(); });
 
   MESH_ASSIGN_OR_RETURN(netlink::LinkInfo host_end, host_->GetLink(veth.name));
+  MESH_RETURN_IF_ERROR(host_->DisableIpv6(veth.name));
   MESH_RETURN_IF_ERROR(host_->SetHairpin(host_end.index, true));
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::RtnlOps> inside, open_in_netns_(netns));
   MESH_RETURN_IF_ERROR(inside->SetLinkUp("lo"));
+  MESH_RETURN_IF_ERROR(inside->DisableIpv6(result.ifname));  // IPv4 networks, like Docker's
   MESH_RETURN_IF_ERROR(inside->SetLinkUp(result.ifname));
   MESH_ASSIGN_OR_RETURN(netlink::LinkInfo peer, inside->GetLink(result.ifname));
   MESH_RETURN_IF_ERROR(inside->AddAddress(peer.index, result.address, result.prefix_length));
@@ -469,14 +519,41 @@ absl::Status NetworkManager::Detach(absl::string_view container_id, absl::string
   if (it == attachments_.end()) return absl::NotFoundError(absl::StrCat(what, ": not attached"));
   const AttachResult& a = it->second;
   // Teardown order: published ports, veth pair (the peer and its addresses and routes go with
-  // it), lease. Every step runs; errors are collected.
+  // it), stale UDP flows to its address, lease. Every step runs; errors are collected.
+  // Normally the pair is only retired here (down: it carries nothing from here on) and the rest
+  // follows in the background (LinkReaper), where the kernel's slow parts (RCU grace periods,
+  // the conntrack walk) cost no caller anything. The lease is released last, so the address
+  // cannot go to another container while flows to it may remain.
   ErrorList errors;
   if (!a.ports.empty()) errors.Add(nft_->Apply(PortsTransaction(a, a.ports, nft::RemovePort)));
-  errors.Add(host_->DeleteLink(a.host_ifname));
-  errors.Add(ipam_->Release(a.network, LeaseOwner(a.container_id, a.ifname)));
-  FlushConntrack(a.ports);
+  const std::string owner = LeaseOwner(a.container_id, a.ifname);
+  bool deferred = false;
+  if (reaper_) {
+    absl::Status retired = host_->RetireLink(a.host_ifname, netlink::kRetiredLinkGroup);
+    if (retired.ok()) {
+      absl::StatusOr<NamespaceHandle> netns = NamespaceHandle::Open(a.netns_path, CLONE_NEWNET);
+      reaper_->Schedule(a.host_ifname, netns.ok() ? netns->inode() : 0, StaleFlowPorts(a.ports),
+                        [this, network = a.network, owner, what] {
+                          if (absl::Status s = ipam_->Release(network, owner); !s.ok()) {
+                            MESH_LOG(Warning) << what << ": " << s;
+                          }
+                        });
+      deferred = true;
+    } else {
+      MESH_LOG(Warning) << what << ": " << retired << "; deleting the veth pair in place";
+    }
+  }
+  if (!deferred) {
+    errors.Add(host_->DeleteLink(a.host_ifname));
+    FlushConntrack(a.ports);
+    errors.Add(ipam_->Release(a.network, owner));
+  }
   attachments_.erase(it);
   return errors.ToStatus(what);
+}
+
+void NetworkManager::AwaitDetachedLinks() {
+  if (reaper_) reaper_->AwaitAll();
 }
 
 std::vector<AttachResult> NetworkManager::ListAttachments() const {
@@ -533,6 +610,7 @@ namespace mesh::netplane {
 
 absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
   absl::MutexLock lock(&mu_);
+  if (reaper_) reaper_->AwaitAll();  // the link dump below sees no half-deleted pair
   ErrorList errors;
   auto collect = [&](const absl::Status& s) { errors.Add(s); };
 

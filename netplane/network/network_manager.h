@@ -16,8 +16,10 @@
 #include "base/ns/namespace_handle.h"
 #include "netplane/ipam/ip.h"
 #include "netplane/ipam/ipam.h"
+#include "netplane/netfilter/conntrack.h"
 #include "netplane/netfilter/nft_monitor.h"
 #include "netplane/netlink/rtnl_ops.h"
+#include "netplane/network/link_reaper.h"
 #include "netplane/nft/nft_table.h"
 #include "netplane/nft/ruleset.h"
 
@@ -101,9 +103,11 @@ using RtnlOpener =
 class NetworkManager {
  public:
   static absl::StatusOr<std::unique_ptr<NetworkManager>> Create(NetworkManagerOptions options);
+  // `reaper_ops`: a second handle on the host namespace for deleting detached veth pairs in the
+  // background (LinkReaper); null: Detach deletes them itself.
   NetworkManager(NetworkManagerOptions options, std::unique_ptr<netlink::RtnlOps> host,
                  std::unique_ptr<nft::NftTable> nft, std::unique_ptr<ipam::Ipam> ipam,
-                 RtnlOpener open_in_netns);
+                 RtnlOpener open_in_netns, std::unique_ptr<netlink::RtnlOps> reaper_ops = nullptr);
 
   // Creates the bridge, its gateway address, the IPAM pool and the nftables entries.
   // InvalidArgument for bad names/MTU/subnets, AlreadyExists for a taken name.
@@ -114,8 +118,12 @@ class NetworkManager {
   absl::StatusOr<NetworkInfo> GetNetwork(absl::string_view name) const;
 
   absl::StatusOr<AttachResult> Attach(const AttachRequest& request);
-  // Removes the veth pair, the lease and the published ports. NotFound if not attached.
+  // Removes the published ports and the lease and cuts the veth pair off (down); the pair itself
+  // is deleted in the background within milliseconds (see LinkReaper), and an Attach that needs
+  // its names waits for that. NotFound if not attached.
   absl::Status Detach(absl::string_view container_id, absl::string_view network);
+  // Blocks until every veth pair detached so far is deleted from the kernel.
+  void AwaitDetachedLinks();
   std::vector<AttachResult> ListAttachments() const;
 
   // Publishes one more port of an attached container. AlreadyExists if the host port is taken.
@@ -157,7 +165,9 @@ class NetworkManager {
   nft::Transaction PortsTransaction(const AttachResult& attachment,
                                     const std::vector<PortMapping>& ports,
                                     nft::Transaction (*change)(const nft::PortEntry&)) const;
+  // Drops stale UDP flows to the host ports of `ports` (see FlushConntrack in the .cc).
   void FlushConntrack(const std::vector<PortMapping>& ports);
+  static std::vector<netfilter::ProtoPort> StaleFlowPorts(const std::vector<PortMapping>& ports);
   // The kernel side of an attachment (veth pair, hairpin, address and route inside); undone on
   // error. `result` carries the address and names.
   absl::Status PlumbAttachment(const Network& network, const AttachResult& result,
@@ -181,7 +191,8 @@ class NetworkManager {
   std::map<AttachmentKey, AttachResult> attachments_ ABSL_GUARDED_BY(mu_);
   uint32_t nft_portid_ = 0;  // netlink port of our nftables socket (0 with a fake)
   // Flushes conntrack entries of a host port after its mapping changed; unset with fakes.
-  std::function<absl::StatusOr<int>(int proto, uint16_t port)> flush_conntrack_;
+  std::function<absl::StatusOr<int>(const std::vector<netfilter::ProtoPort>&)> flush_conntrack_;
+  std::unique_ptr<LinkReaper> reaper_;              // null: links are deleted in place
   std::unique_ptr<netfilter::NftMonitor> monitor_;  // last: stopped before the rest goes
 };
 

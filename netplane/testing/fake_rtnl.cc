@@ -81,26 +81,27 @@ class FakeRtnlOps : public netlink::RtnlOps {
   absl::Status DeleteLink(absl::string_view name) override {
     absl::MutexLock lock(&k_->mu_);
     if (absl::Status s = k_->Enter("DeleteLink"); !s.ok()) return s;
-    FakeKernel::Namespace& here = Ns();
-    auto it = here.links.find(std::string(name));
-    if (it == here.links.end()) return absl::OkStatus();
-    if (it->second.kind == "veth") {  // the pair dies whole, wherever the peer lives
-      const std::string tag = "peer:" + std::string(name);
-      for (auto& [key, other] : k_->namespaces_) {
-        for (auto peer = other.links.begin(); peer != other.links.end(); ++peer) {
-          if (peer->second.alias == tag) {
-            Forget(other, peer->first, peer->second.index);
-            other.links.erase(peer);
-            break;
-          }
-        }
-      }
+    DeleteLocked(std::string(name));
+    return absl::OkStatus();
+  }
+  absl::Status RetireLink(absl::string_view name, uint32_t group) override {
+    absl::MutexLock lock(&k_->mu_);
+    if (absl::Status s = k_->Enter("RetireLink"); !s.ok()) return s;
+    auto it = Ns().links.find(std::string(name));
+    if (it == Ns().links.end()) return absl::OkStatus();
+    it->second.up = false;
+    it->second.group = group;
+    return absl::OkStatus();
+  }
+  absl::Status DeleteLinkGroup(uint32_t group) override {
+    absl::MutexLock lock(&k_->mu_);
+    if (absl::Status s = k_->Enter("DeleteLinkGroup"); !s.ok()) return s;
+    if (group == 0) return mesh::ErrnoToStatus(EPERM, "delete link group 0");
+    std::vector<std::string> doomed;
+    for (const auto& [name, link] : Ns().links) {
+      if (link.group == group) doomed.push_back(name);
     }
-    for (auto& [n, link] : here.links) {
-      if (link.master == it->second.index) link.master = 0;
-    }
-    Forget(here, it->first, it->second.index);
-    here.links.erase(it);
+    for (const std::string& name : doomed) DeleteLocked(name);
     return absl::OkStatus();
   }
   absl::Status SetLinkUp(absl::string_view name) override {
@@ -147,6 +148,15 @@ class FakeRtnlOps : public netlink::RtnlOps {
     Ns().ip_forward = true;
     return absl::OkStatus();
   }
+  absl::Status DisableIpv6(absl::string_view name) override {
+    absl::MutexLock lock(&k_->mu_);
+    if (absl::Status s = k_->Enter("DisableIpv6"); !s.ok()) return s;
+    if (!Ns().links.contains(std::string(name))) {
+      return mesh::ErrnoToStatus(ENOENT, "disable ipv6");  // as the sysctl file would
+    }
+    Ns().ipv6_off.insert(std::string(name));
+    return absl::OkStatus();
+  }
   absl::StatusOr<std::vector<ipam::IpPrefix>> ListRouteDestinations(ipam::Family) override {
     absl::MutexLock lock(&k_->mu_);
     if (absl::Status s = k_->Enter("ListRouteDestinations"); !s.ok()) return s;
@@ -166,6 +176,29 @@ class FakeRtnlOps : public netlink::RtnlOps {
   FakeKernel::Namespace& Ns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(k_->mu_) {
     return k_->namespaces_[key_];
   }
+  // Deletes one link of this namespace (absent: nothing); a veth pair dies whole.
+  void DeleteLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(k_->mu_) {
+    FakeKernel::Namespace& here = Ns();
+    auto it = here.links.find(name);
+    if (it == here.links.end()) return;
+    if (it->second.kind == "veth") {  // the pair dies whole, wherever the peer lives
+      const std::string tag = "peer:" + name;
+      for (auto& [key, other] : k_->namespaces_) {
+        for (auto peer = other.links.begin(); peer != other.links.end(); ++peer) {
+          if (peer->second.alias == tag) {
+            Forget(other, peer->first, peer->second.index);
+            other.links.erase(peer);
+            break;
+          }
+        }
+      }
+    }
+    for (auto& [n, link] : here.links) {
+      if (link.master == it->second.index) link.master = 0;
+    }
+    Forget(here, it->first, it->second.index);
+    here.links.erase(it);
+  }
   static bool HasIndex(const FakeKernel::Namespace& ns, int index) { return ByIndex(ns, index); }
   static const netlink::LinkInfo* ByIndex(const FakeKernel::Namespace& ns, int index) {
     for (const auto& [name, link] : ns.links) {
@@ -175,6 +208,7 @@ class FakeRtnlOps : public netlink::RtnlOps {
   }
   static void Forget(FakeKernel::Namespace& ns, const std::string& name, int index) {
     ns.addresses.erase(name);
+    ns.ipv6_off.erase(name);
     ns.hairpin.erase(index);
     for (auto it = ns.default_route.begin(); it != ns.default_route.end();) {
       it = it->second == name ? ns.default_route.erase(it) : std::next(it);
@@ -233,7 +267,9 @@ std::string FakeKernel::Dump() const {
     for (const auto& [name, link] : ns.links) {
       absl::StrAppend(&out, "  link ", name, " ", link.kind, " master=", link.master,
                       link.up ? " up" : " down", " mtu=", link.mtu, " mac=", link.mac,
-                      " alias=", link.alias, "\n");
+                      " alias=", link.alias,
+                      link.group != 0 ? absl::StrCat(" group=", link.group) : "",
+                      ns.ipv6_off.contains(name) ? " noipv6" : "", "\n");
     }
     for (const auto& [name, cidrs] : ns.addresses) {
       for (const std::string& cidr : cidrs) absl::StrAppend(&out, "  addr ", name, " ", cidr, "\n");

@@ -32,6 +32,7 @@ class FakeKernel {
     std::map<std::string, std::string> default_route;        // "via" -> link name (0 or 1 entry)
     std::map<int, std::string> hairpin;                      // ifindex -> link name
     std::vector<ipam::IpPrefix> routes;                      // other routes, for ListRoutes
+    std::set<std::string> ipv6_off;                          // links with IPv6 disabled
     bool ip_forward = false;
   };
 

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/atomic_file.h"
 #include "base/wait.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -273,6 +274,42 @@ TEST_F(NetplaneTest, NothingLeftAfterTeardownAndRuleCountIsConstant) {
   // The containers' namespaces have no eth0 left.
   auto links = sandbox().Check(In("c7"), {"ip", "-o", "link", "show"});
   EXPECT_THAT(*links, Not(HasSubstr("eth0")));
+}
+
+// Detach cuts the pair off at once and the reaper deletes it (and frees the lease) in the
+// background; a re-attach of the same container right away works. Neither end carries IPv6.
+TEST_F(NetplaneTest, DetachedPairsGoInTheBackgroundAndReattachWorksAtOnce) {
+  MustCreate({.name = "front"});
+  AttachResult a = MustAttach("c1", "front");
+  AttachResult b = MustAttach("c2", "front");
+  // No IPv6 on either end: no link-local address, no per-port routes in the host.
+  auto host_v6 = ReadFile(absl::StrCat("/proc/sys/net/ipv6/conf/", a.host_ifname, "/disable_ipv6"));
+  ASSERT_TRUE(host_v6.ok()) << host_v6.status();
+  EXPECT_EQ(*host_v6, "1\n");
+  auto inside_v6 = sandbox().Check(In("c1"), {"cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"});
+  ASSERT_TRUE(inside_v6.ok()) << inside_v6.status();
+  EXPECT_EQ(*inside_v6, "1\n");
+  auto v6 = sandbox().Check(In("c1"), {"ip", "-6", "-o", "addr", "show", "dev", "eth0"});
+  EXPECT_EQ(*v6, "");
+
+  ASSERT_TRUE(manager_->Detach("c1", "front").ok());
+  // Cut off at once: c1 no longer answers, whether or not its pair is deleted yet.
+  EXPECT_FALSE(Ping(In("c2"), a.address.ToString()));
+  manager_->AwaitDetachedLinks();
+  EXPECT_THAT(MeshLinks(), Not(::testing::Contains(a.host_ifname)));
+  auto inside = sandbox().Check(In("c1"), {"ip", "-o", "link", "show"});
+  EXPECT_THAT(*inside, Not(HasSubstr("eth0")));
+
+  // Detach and attach again in a tight loop: same names, same namespace, working every time.
+  for (int i = 0; i < 3; ++i) {
+    a = MustAttach("c1", "front");
+    EXPECT_EQ(a.ifname, "eth0");
+    EXPECT_TRUE(Ping(In("c1"), b.address.ToString())) << "round " << i;
+    ASSERT_TRUE(manager_->Detach("c1", "front").ok());
+  }
+  ASSERT_TRUE(manager_->Detach("c2", "front").ok());
+  ASSERT_TRUE(manager_->DeleteNetwork("front").ok());
+  EXPECT_THAT(MeshLinks(), ::testing::IsEmpty());
 }
 
 TEST_F(NetplaneTest, BadInputIsAClearErrorAndChangesNothing) {

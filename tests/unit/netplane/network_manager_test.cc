@@ -15,7 +15,6 @@
 #include "netplane/network/names.h"
 #include "netplane/nft/fake_nft_table.h"
 #include "netplane/testing/fake_rtnl.h"
-#include "nlohmann/json.hpp"
 
 namespace mesh::netplane {
 namespace {
@@ -37,7 +36,9 @@ class NetworkManagerTest : public ::testing::Test {
     manager_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void MakeManager() {
+  // `reaper`: detached veth pairs are deleted in the background (as NetworkManager::Create
+  // sets it up) instead of in place.
+  void MakeManager(bool reaper = false) {
     manager_.reset();
     auto nft = std::make_unique<nft::FakeNftTable>();
     nft_ = nft.get();
@@ -47,16 +48,29 @@ class NetworkManagerTest : public ::testing::Test {
                                   .default_pool = *ipam::IpPrefix::Parse("10.88.0.0/16")};
     manager_ = std::make_unique<NetworkManager>(
         options, kernel_.Ops(0), std::move(nft), std::move(*ipam),
-        [this](const NamespaceHandle& ns) { return kernel_.Ops(testing::FakeKernel::KeyOf(ns)); });
+        [this](const NamespaceHandle& ns) { return kernel_.Ops(testing::FakeKernel::KeyOf(ns)); },
+        reaper ? kernel_.Ops(0) : nullptr);
   }
   // Kernel, nftables and IPAM state, to compare before and after.
   std::string State() {
+    // The leases as they are on disk (snapshot plus journal): a copy of the directory, opened
+    // by a second Ipam. Not the cursor: it moves on purpose (no immediate reuse of an address).
+    const std::string copy = dir_ + "/ipam-copy";
+    std::filesystem::remove_all(copy);
+    std::filesystem::copy(dir_ + "/ipam", copy);
+    auto ipam = ipam::Ipam::Open(copy);
+    EXPECT_TRUE(ipam.ok()) << ipam.status();
     std::string leases;
-    for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/ipam")) {
-      // The leases, not the whole file: the allocation cursor moves on purpose (no immediate
-      // reuse of a released address).
-      auto json = nlohmann::json::parse(*ReadFile(entry.path().string()));
-      absl::StrAppend(&leases, entry.path().filename().string(), " ", json["leases"].dump(), "\n");
+    if (ipam.ok()) {
+      for (const std::string& network : (*ipam)->Networks()) {
+        absl::StrAppend(&leases, network, ":");
+        absl::StatusOr<ipam::PoolSnapshot> pool = (*ipam)->Get(network);
+        if (!pool.ok()) continue;
+        for (const auto& [address, owner] : pool->leases) {
+          absl::StrAppend(&leases, " ", address.ToString(), "=", owner);
+        }
+        absl::StrAppend(&leases, "\n");
+      }
     }
     auto snapshot = manager_->ListAttachments();
     return absl::StrCat(kernel_.Dump(), "--\n", nft_->Dump(), "--\n", leases, "--\n",
@@ -88,6 +102,8 @@ TEST_F(NetworkManagerTest, AttachBuildsEverythingAndDetachRemovesIt) {
   EXPECT_THAT(dump, HasSubstr("default via 10.88.0.1 dev e-web"));
   EXPECT_THAT(dump, HasSubstr(absl::StrCat("hairpin ", a->host_ifname)));
   EXPECT_THAT(dump, HasSubstr(a->mac));
+  EXPECT_THAT(dump, HasSubstr(absl::StrCat("link e-web veth")));
+  EXPECT_THAT(dump, HasSubstr(" noipv6"));  // both ends: IPv4 networks carry no IPv6
   EXPECT_THAT(nft_->Dump(), HasSubstr("8080"));
   ASSERT_TRUE(manager_->Detach("web", "front").ok());
   EXPECT_EQ(State(), before);
@@ -183,6 +199,88 @@ TEST_F(NetworkManagerTest, ReconcileRemovesOrphansAndRecreatesMissingObjects) {
   EXPECT_THAT(dump, HasSubstr("addr e-web 10.88.0.2/24"));
   EXPECT_THAT(nft_->Dump(), HasSubstr("8080"));
   ASSERT_TRUE(host->DeleteLink("docker0").ok());
+}
+
+// With the reaper, Detach only retires the pair; the deletion, the stale-flow flush and the
+// lease release follow in the background and leave exactly the state before the attach.
+TEST_F(NetworkManagerTest, DetachRetiresAtOnceAndTheReaperFinishesTheTeardown) {
+  MakeManager(/*reaper=*/true);
+  ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
+  const std::string before = State();
+  auto a = manager_->Attach(Request("web"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(manager_->Detach("web", "front").ok());
+  EXPECT_TRUE(manager_->ListAttachments().empty());
+  manager_->AwaitDetachedLinks();
+  EXPECT_EQ(State(), before);
+  EXPECT_EQ(kernel_.Calls()["RetireLink"], 1);
+  EXPECT_GE(kernel_.Calls()["DeleteLinkGroup"], 1);
+  EXPECT_EQ(kernel_.Calls()["DeleteLink"], 0);
+}
+
+// The same container and interface again, at once: the attach waits for the old pair's names.
+TEST_F(NetworkManagerTest, ReattachRightAfterDetachWaitsForTheOldPair) {
+  MakeManager(/*reaper=*/true);
+  ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
+  for (int i = 0; i < 5; ++i) {
+    auto a = manager_->Attach(Request("web"));
+    ASSERT_TRUE(a.ok()) << "round " << i << ": " << a.status();
+    ASSERT_TRUE(manager_->Detach("web", "front").ok());
+  }
+}
+
+// A full pool right after a detach: the last address comes back once its lease is released.
+TEST_F(NetworkManagerTest, FullPoolRightAfterDetachWaitsForTheLease) {
+  MakeManager(/*reaper=*/true);
+  ASSERT_TRUE(
+      manager_->CreateNetwork({.name = "front", .subnet = *ipam::IpPrefix::Parse("10.77.0.0/30")})
+          .ok());
+  auto a = manager_->Attach(Request("a"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(manager_->Detach("a", "front").ok());
+  AttachRequest b = Request("b");
+  b.ports.clear();
+  auto attached = manager_->Attach(b);
+  ASSERT_TRUE(attached.ok()) << attached.status();
+  EXPECT_EQ(attached->address, a->address);
+}
+
+// A Linux bridge takes 1023 ports: the next attach is a clear error, not a netlink failure,
+// and retired pairs that still hold ports are waited for rather than counted against it.
+TEST_F(NetworkManagerTest, ABridgeTakesAt1023Containers) {
+  MakeManager(/*reaper=*/true);
+  ASSERT_TRUE(
+      manager_->CreateNetwork({.name = "front", .subnet = *ipam::IpPrefix::Parse("10.70.0.0/16")})
+          .ok());
+  auto attach = [&](const std::string& id) {
+    AttachRequest r = Request(id);
+    r.ports.clear();
+    r.default_route = false;  // all share the fake's one container namespace
+    return manager_->Attach(r);
+  };
+  for (int i = 0; i < 1023; ++i) {
+    auto a = attach(absl::StrCat("c", i));
+    ASSERT_TRUE(a.ok()) << i << ": " << a.status();
+  }
+  auto full = attach("one-too-many");
+  EXPECT_TRUE(absl::IsResourceExhausted(full.status())) << full.status();
+  EXPECT_THAT(std::string(full.status().message()), HasSubstr("1023 containers"));
+  // One detached (retired, maybe not deleted yet): there is room again.
+  ASSERT_TRUE(manager_->Detach("c0", "front").ok());
+  auto again = attach("one-too-many");
+  EXPECT_TRUE(again.ok()) << again.status();
+}
+
+// A pair that cannot be retired is deleted in place, as without the reaper.
+TEST_F(NetworkManagerTest, FailedRetireDeletesThePairInPlace) {
+  MakeManager(/*reaper=*/true);
+  ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
+  const std::string before = State();
+  ASSERT_TRUE(manager_->Attach(Request("web")).ok());
+  kernel_.FailAt("RetireLink", 1, absl::InternalError("injected"));
+  ASSERT_TRUE(manager_->Detach("web", "front").ok());
+  EXPECT_EQ(State(), before);  // no waiting needed
+  EXPECT_EQ(kernel_.Calls()["DeleteLink"], 1);
 }
 
 }  // namespace

@@ -1,19 +1,25 @@
 #include "netplane/ipam/ipam.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <ostream>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/atomic_file.h"
@@ -39,6 +45,53 @@ MATCHER_P(IsErrorWith, substring, "") {
 bool SameSnapshot(const PoolSnapshot& a, const PoolSnapshot& b) {
   return a.subnet == b.subnet && a.gateway == b.gateway && a.leases == b.leases;
 }
+
+// Journal lines and snapshots as Ipam writes them, for files written by hand.
+std::string AllocateLine(uint64_t seq, absl::string_view address, absl::string_view owner,
+                         bool moves_cursor = true) {
+  return absl::StrCat("{\"address\":\"", address, "\",",
+                      moves_cursor ? absl::StrCat("\"last\":\"", address, "\",") : "",
+                      "\"op\":\"allocate\",\"owner\":\"", owner, "\",\"seq\":", seq, "}\n");
+}
+std::string ReleaseLine(uint64_t seq, absl::string_view address, absl::string_view owner) {
+  return absl::StrCat("{\"address\":\"", address, "\",\"op\":\"release\",\"owner\":\"", owner,
+                      "\",\"seq\":", seq, "}\n");
+}
+// A 10.88.1.0/24 pool with gateway 10.88.1.1; `leases` is the inside of a JSON object.
+std::string FrontSnapshot(uint64_t seq, absl::string_view last, absl::string_view leases) {
+  return absl::StrCat("{\"gateway\":\"10.88.1.1\",",
+                      last.empty() ? "" : absl::StrCat("\"last\":\"", last, "\","), "\"leases\":{",
+                      leases, "},\"seq\":", seq, ",\"subnet\":\"10.88.1.0/24\",\"version\":2}\n");
+}
+
+const std::string kAllocateLine1 = AllocateLine(1, "10.88.1.2", "a/eth0");
+
+// Lowers RLIMIT_FSIZE while it lives, so writes past `bytes` fail with EFBIG: a way to make
+// an append fail without root or test hooks. SIGXFSZ (which would kill the process) is ignored
+// meanwhile.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(size_t bytes) {
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    if (getrlimit(RLIMIT_FSIZE, &old_) != 0 || bytes > old_.rlim_max) return;
+    struct rlimit lowered = old_;
+    lowered.rlim_cur = bytes;
+    ok_ = setrlimit(RLIMIT_FSIZE, &lowered) == 0;
+  }
+  ~FileSizeLimit() {
+    if (ok_) setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+  bool ok() const { return ok_; }
+
+ private:
+  struct rlimit old_ = {};
+  void (*old_handler_)(int) = SIG_DFL;
+  bool ok_ = false;
+};
 
 class IpamTest : public ::testing::Test {
  protected:
@@ -72,6 +125,15 @@ class IpamTest : public ::testing::Test {
     fs::create_directories(path + "/blocker");
   }
   void UnblockFile(const std::string& network) { fs::remove_all(dir_ + "/" + network + ".json"); }
+  int LineCount(const std::string& path) {
+    std::string text = Read(path);
+    return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  }
+  void WriteFiles(const std::string& dir, const std::string& snapshot, const std::string& journal) {
+    fs::create_directories(dir);
+    ASSERT_TRUE(WriteFileAtomically(dir + "/front.json", snapshot).ok());
+    ASSERT_TRUE(WriteFileAtomically(dir + "/front.journal", journal).ok());
+  }
 
   std::string root_;
   std::string dir_;
@@ -186,29 +248,78 @@ TEST_F(IpamTest, AllocateLookupRelease) {
   EXPECT_THAT(ipam->Get("front")->leases, ElementsAre(Pair(A("10.88.1.2"), "web-1/eth0")));
 }
 
-TEST_F(IpamTest, FileFormatIsStableSortedJson) {
+TEST_F(IpamTest, FileFormatIsStableSortedJsonPlusAJournalLinePerChange) {
   std::unique_ptr<Ipam> ipam = OpenOrDie(dir_);
   ASSERT_TRUE(ipam->AddPool("front", P("10.88.1.0/24"), std::nullopt).ok());
-  EXPECT_EQ(Read(dir_ + "/front.json"), R"({
+  const std::string empty_pool = R"({
   "gateway": "10.88.1.1",
   "leases": {},
+  "seq": 0,
   "subnet": "10.88.1.0/24",
-  "version": 1
+  "version": 2
 }
-)");
+)";
+  EXPECT_EQ(Read(dir_ + "/front.json"), empty_pool);
+  EXPECT_EQ(Read(dir_ + "/front.journal"), "");
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/front.journal").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
   ASSERT_TRUE(ipam->Allocate("front", "web-1/eth0", std::nullopt).ok());
   ASSERT_TRUE(ipam->Allocate("front", "db/eth0", A("10.88.1.10")).ok());
+  // Calls that change nothing write nothing.
+  ASSERT_TRUE(ipam->Allocate("front", "db/eth0", std::nullopt).ok());
+  ASSERT_TRUE(ipam->Release("front", "nobody/eth0").ok());
+  ASSERT_TRUE(ipam->Release("front", "web-1/eth0").ok());
+  // The snapshot stays as it was until a compaction.
+  EXPECT_EQ(Read(dir_ + "/front.json"), empty_pool);
+  EXPECT_EQ(
+      Read(dir_ + "/front.journal"),
+      R"({"address":"10.88.1.2","last":"10.88.1.2","op":"allocate","owner":"web-1/eth0","seq":1}
+{"address":"10.88.1.10","op":"allocate","owner":"db/eth0","seq":2}
+{"address":"10.88.1.2","op":"release","owner":"web-1/eth0","seq":3}
+)");
+}
+
+TEST_F(IpamTest, CompactionRewritesTheSnapshotAndEmptiesTheJournal) {
+  std::unique_ptr<Ipam> ipam = OpenOrDie(dir_);
+  ASSERT_TRUE(ipam->AddPool("front", P("10.88.1.0/24"), std::nullopt).ok());
+  ASSERT_TRUE(ipam->Allocate("front", "db/eth0", A("10.88.1.100")).ok());
+  // 64 records (at least 64, and at least one per lease) stay in the journal; the 65th change
+  // compacts.
+  for (int i = 1; i < 64; ++i) {
+    if (i % 2 == 1) {
+      ASSERT_TRUE(ipam->Allocate("front", "web/eth0", std::nullopt).ok());
+    } else {
+      ASSERT_TRUE(ipam->Release("front", "web/eth0").ok());
+    }
+  }
+  EXPECT_EQ(LineCount(dir_ + "/front.journal"), 64);
+  EXPECT_TRUE(absl::StrContains(Read(dir_ + "/front.json"), "\"seq\": 0,"));
+  ASSERT_TRUE(ipam->Release("front", "web/eth0").ok());
+  EXPECT_EQ(Read(dir_ + "/front.journal"), "");
   EXPECT_EQ(Read(dir_ + "/front.json"), R"({
   "gateway": "10.88.1.1",
-  "last": "10.88.1.2",
+  "last": "10.88.1.33",
   "leases": {
-    "10.88.1.10": "db/eth0",
-    "10.88.1.2": "web-1/eth0"
+    "10.88.1.100": "db/eth0"
   },
+  "seq": 65,
   "subnet": "10.88.1.0/24",
-  "version": 1
+  "version": 2
 }
 )");
+  ASSERT_TRUE(ipam->Allocate("front", "web/eth0", std::nullopt).ok());
+  EXPECT_EQ(
+      Read(dir_ + "/front.journal"),
+      R"({"address":"10.88.1.34","last":"10.88.1.34","op":"allocate","owner":"web/eth0","seq":66}
+)");
+  ipam.reset();
+  std::unique_ptr<Ipam> reopened = OpenOrDie(dir_);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_THAT(reopened->Get("front")->leases,
+              ElementsAre(Pair(A("10.88.1.34"), "web/eth0"), Pair(A("10.88.1.100"), "db/eth0")));
+  EXPECT_EQ(*reopened->Allocate("front", "next/eth0", std::nullopt), A("10.88.1.35"));
 }
 
 TEST_F(IpamTest, LeasesSurviveAReopenIdenticallyToTheByte) {
@@ -232,6 +343,7 @@ TEST_F(IpamTest, LeasesSurviveAReopenIdenticallyToTheByte) {
     ASSERT_TRUE(ipam->Release("back", "b/eth0").ok());  // leaves a cursor and no lease
     for (const std::string& network : ipam->Networks()) {
       files[network] = Read(dir_ + "/" + network + ".json");
+      files[network + ".journal"] = Read(dir_ + "/" + network + ".journal");
       before[network] = *ipam->Get(network);
     }
   }
@@ -243,9 +355,12 @@ TEST_F(IpamTest, LeasesSurviveAReopenIdenticallyToTheByte) {
   for (const auto& [network, snapshot] : before) {
     EXPECT_TRUE(SameSnapshot(*reopened->Get(network), snapshot)) << network;
     // Parsing and writing back gives the same bytes.
-    absl::StatusOr<Pool> pool = PoolFromJson(files[network]);
+    uint64_t seq = 99;
+    absl::StatusOr<Pool> pool = PoolFromJson(files[network], &seq);
     ASSERT_TRUE(pool.ok()) << pool.status();
-    EXPECT_EQ(PoolToJson(*pool), files[network]);
+    EXPECT_EQ(PoolToJson(*pool, seq), files[network]);
+    // Opening reads the files and writes nothing.
+    EXPECT_EQ(Read(dir_ + "/" + network + ".journal"), files[network + ".journal"]);
   }
   EXPECT_EQ(reopened->Lookup("front", "c1/eth0"), A("10.88.1.3"));
 
@@ -258,30 +373,43 @@ TEST_F(IpamTest, LeasesSurviveAReopenIdenticallyToTheByte) {
     EXPECT_EQ(*ipam->Allocate("back", "next/eth0", std::nullopt), A("10.88.2.2"));
     EXPECT_EQ(*ipam->Allocate("six", "next/eth0", std::nullopt), A("fd00:88::16"));
   }
-  for (const auto& [network, bytes] : files) {
-    EXPECT_EQ(Read(dir_ + "/" + network + ".json"), Read(twin + "/" + network + ".json"));
+  for (const auto& [name, bytes] : files) {
+    std::string file = absl::EndsWith(name, ".journal") ? name : name + ".json";
+    EXPECT_EQ(Read(dir_ + "/" + file), Read(twin + "/" + file)) << file;
   }
 }
 
-TEST_F(IpamTest, AFailedWriteChangesNothing) {
+TEST_F(IpamTest, AFailedAppendChangesNothingInMemoryOrOnDisk) {
   std::unique_ptr<Ipam> ipam = OpenOrDie(dir_);
   ASSERT_TRUE(ipam->AddPool("front", P("10.88.1.0/24"), std::nullopt).ok());
   ASSERT_TRUE(ipam->Allocate("front", "a/eth0", std::nullopt).ok());
+  const std::string journal = Read(dir_ + "/front.journal");
 
-  BlockFile("front");
-  EXPECT_THAT(ipam->Allocate("front", "b/eth0", std::nullopt),
-              IsErrorWith("network \"front\": rename"));
-  EXPECT_EQ(ipam->Lookup("front", "b/eth0"), std::nullopt);
-  EXPECT_THAT(ipam->Allocate("front", "b/eth0", A("10.88.1.50")), IsErrorWith("rename"));
-  EXPECT_EQ(ipam->Lookup("front", "b/eth0"), std::nullopt);
-  EXPECT_THAT(ipam->Release("front", "a/eth0"), IsErrorWith("rename"));
-  EXPECT_EQ(ipam->Lookup("front", "a/eth0"), A("10.88.1.2"));
-  UnblockFile("front");
-
-  // The failed allocation did not move the cursor either.
+  {
+    // The next append writes 10 bytes, then fails: the short piece must be cut off again.
+    FileSizeLimit limit(journal.size() + 10);
+    ASSERT_TRUE(limit.ok());
+    EXPECT_THAT(ipam->Allocate("front", "b/eth0", std::nullopt),
+                IsErrorWith("network \"front\": append to \"" + dir_ + "/front.journal\""));
+    EXPECT_EQ(ipam->Lookup("front", "b/eth0"), std::nullopt);
+    EXPECT_EQ(Read(dir_ + "/front.journal"), journal);
+    EXPECT_THAT(ipam->Allocate("front", "b/eth0", A("10.88.1.50")), IsErrorWith("append"));
+    EXPECT_EQ(ipam->Lookup("front", "b/eth0"), std::nullopt);
+    EXPECT_THAT(ipam->Release("front", "a/eth0"), IsErrorWith("append"));
+    EXPECT_EQ(ipam->Lookup("front", "a/eth0"), A("10.88.1.2"));
+    EXPECT_EQ(Read(dir_ + "/front.journal"), journal);
+  }
+  EXPECT_THAT(ipam->Get("front")->leases, ElementsAre(Pair(A("10.88.1.2"), "a/eth0")));
+  // The failed allocation did not move the cursor either, and its seq is used by the next.
   EXPECT_EQ(*ipam->Allocate("front", "b/eth0", std::nullopt), A("10.88.1.3"));
   EXPECT_THAT(ipam->Get("front")->leases,
               ElementsAre(Pair(A("10.88.1.2"), "a/eth0"), Pair(A("10.88.1.3"), "b/eth0")));
+  EXPECT_EQ(LineCount(dir_ + "/front.journal"), 2);
+  PoolSnapshot live = *ipam->Get("front");
+  ipam.reset();
+  std::unique_ptr<Ipam> reopened = OpenOrDie(dir_);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_TRUE(SameSnapshot(*reopened->Get("front"), live));
 }
 
 TEST_F(IpamTest, AFailedAddPoolAddsNothing) {
@@ -290,16 +418,18 @@ TEST_F(IpamTest, AFailedAddPoolAddsNothing) {
   EXPECT_THAT(ipam->AddPool("back", P("10.88.2.0/24"), std::nullopt),
               IsErrorWith("network \"back\": rename"));
   EXPECT_THAT(ipam->Networks(), IsEmpty());
+  EXPECT_FALSE(fs::exists(dir_ + "/back.journal"));
   UnblockFile("back");
   EXPECT_TRUE(ipam->AddPool("back", P("10.88.2.0/24"), std::nullopt).ok());
 }
 
-TEST_F(IpamTest, RemovePoolDeletesTheFileAndIsIdempotent) {
+TEST_F(IpamTest, RemovePoolDeletesTheFilesAndIsIdempotent) {
   std::unique_ptr<Ipam> ipam = OpenOrDie(dir_);
   ASSERT_TRUE(ipam->AddPool("front", P("10.88.1.0/24"), std::nullopt).ok());
   ASSERT_TRUE(ipam->Allocate("front", "a/eth0", std::nullopt).ok());
   ASSERT_TRUE(ipam->RemovePool("front").ok());
   EXPECT_FALSE(fs::exists(dir_ + "/front.json"));
+  EXPECT_FALSE(fs::exists(dir_ + "/front.journal"));
   EXPECT_THAT(ipam->Networks(), IsEmpty());
   EXPECT_TRUE(ipam->RemovePool("front").ok());
   EXPECT_TRUE(ipam->RemovePool("never").ok());
@@ -309,6 +439,7 @@ TEST_F(IpamTest, RemovePoolDeletesTheFileAndIsIdempotent) {
   ASSERT_TRUE(ipam->AddPool("other", P("10.88.1.0/24"), std::nullopt).ok());
   EXPECT_EQ(*ipam->Allocate("other", "a/eth0", std::nullopt), A("10.88.1.2"));
   EXPECT_THAT(OpenOrDie(dir_)->Networks(), ElementsAre("other"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 2);
 }
 
 TEST_F(IpamTest, OpenCleansUpAfterACrashAndIgnoresForeignFiles) {
@@ -318,11 +449,17 @@ TEST_F(IpamTest, OpenCleansUpAfterACrashAndIgnoresForeignFiles) {
   }
   ASSERT_TRUE(WriteFileAtomically(dir_ + "/.front.json.tmp.AbC123", "{\"half").ok());
   ASSERT_TRUE(WriteFileAtomically(dir_ + "/README", "not a pool").ok());
+  // A crash in RemovePool between its two unlinks leaves the journal alone.
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/back.journal", kAllocateLine1).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/Not-A-Network.journal", "").ok());
   std::unique_ptr<Ipam> ipam = OpenOrDie(dir_);
   ASSERT_NE(ipam, nullptr);
   EXPECT_THAT(ipam->Networks(), ElementsAre("front"));
   EXPECT_FALSE(fs::exists(dir_ + "/.front.json.tmp.AbC123"));
+  EXPECT_FALSE(fs::exists(dir_ + "/back.journal"));
+  EXPECT_TRUE(fs::exists(dir_ + "/front.journal"));
   EXPECT_TRUE(fs::exists(dir_ + "/README"));
+  EXPECT_TRUE(fs::exists(dir_ + "/Not-A-Network.journal"));
 }
 
 struct CorruptCase {
@@ -355,10 +492,19 @@ INSTANTIATE_TEST_SUITE_P(
         CorruptCase{"front.json", "", absl::StatusCode::kDataLoss, "invalid JSON"},
         CorruptCase{"front.json", "{\"version\":1,", absl::StatusCode::kDataLoss, "invalid JSON"},
         CorruptCase{"front.json", "[]", absl::StatusCode::kDataLoss, "not a JSON object"},
+        CorruptCase{"front.json", R"({"version":3,"seq":0,"subnet":"10.88.1.0/24",
+                    "gateway":"10.88.1.1","leases":{}})",
+                    absl::StatusCode::kDataLoss,
+                    "unsupported format version 3, this mesh reads versions 1 to 2"},
         CorruptCase{"front.json", R"({"version":2,"subnet":"10.88.1.0/24","gateway":"10.88.1.1",
                     "leases":{}})",
-                    absl::StatusCode::kDataLoss,
-                    "unsupported format version 2, this mesh reads version 1"},
+                    absl::StatusCode::kDataLoss, "\"seq\" must be an integer of 0 or more"},
+        CorruptCase{"front.json", R"({"version":2,"seq":-1,"subnet":"10.88.1.0/24",
+                    "gateway":"10.88.1.1","leases":{}})",
+                    absl::StatusCode::kDataLoss, "\"seq\" must be an integer of 0 or more"},
+        CorruptCase{"front.json", R"({"version":1,"seq":0,"subnet":"10.88.1.0/24",
+                    "gateway":"10.88.1.1","leases":{}})",
+                    absl::StatusCode::kDataLoss, "unknown key \"seq\""},
         CorruptCase{"front.json", R"({"subnet":"10.88.1.0/24","gateway":"10.88.1.1",
                     "leases":{}})",
                     absl::StatusCode::kDataLoss, "unsupported format version (none)"},
@@ -387,6 +533,217 @@ INSTANTIATE_TEST_SUITE_P(
                     absl::StatusCode::kDataLoss, "unknown key \"extra\""},
         CorruptCase{"Front.json", kGood, absl::StatusCode::kInvalidArgument,
                     "network name \"Front\""}));
+
+TEST_F(IpamTest, ReloadAfterManyChangesAcrossCompactionsIsIdentical) {
+  std::unique_ptr<Ipam> ipam = OpenOrDie(dir_);
+  ASSERT_TRUE(ipam->AddPool("front", P("10.88.1.0/24"), std::nullopt).ok());
+  ASSERT_TRUE(ipam->AddPool("six", P("fd00:88::/120"), std::nullopt).ok());
+  std::mt19937 rng(20240612);
+  std::uniform_int_distribution<int> pick(0, 99);
+  int compactions = 0;
+  int previous_lines = 0;
+  for (int step = 1; step <= 4000; ++step) {
+    SCOPED_TRACE(absl::StrCat("step ", step));
+    // Grow towards about 150 leases and back, so the compaction threshold moves too.
+    const std::string network = pick(rng) < 70 ? "front" : "six";
+    const int owners = (step / 1000) % 2 == 0 ? 200 : 40;
+    const std::string owner = absl::StrCat("c", pick(rng) % owners, "/eth0");
+    int op = pick(rng);
+    if (op < 50) {
+      EXPECT_TRUE(ipam->Allocate(network, owner, std::nullopt).ok() ||
+                  network == "six");  // a /120 fills up
+    } else if (op < 60) {
+      std::string address =
+          network == "front" ? absl::StrCat("10.88.1.", 2 + pick(rng) * 2) : "fd00:88::fe";
+      ipam->Allocate(network, owner, A(address)).IgnoreError();  // often taken: fine
+    } else {
+      ASSERT_TRUE(ipam->Release(network, owner).ok());
+    }
+    int lines = LineCount(dir_ + "/front.journal");
+    if (lines < previous_lines) ++compactions;
+    previous_lines = lines;
+
+    if (step % 500 == 0) {
+      // A copy of the files opened elsewhere holds the same leases and cursor: the next
+      // allocation on both gives the same address.
+      std::string twin = absl::StrCat(root_, "/twin", step);
+      fs::copy(dir_, twin);
+      std::unique_ptr<Ipam> copy = OpenOrDie(twin);
+      ASSERT_NE(copy, nullptr);
+      for (const char* name : {"front", "six"}) {
+        ASSERT_TRUE(SameSnapshot(*copy->Get(name), *ipam->Get(name))) << name;
+        absl::StatusOr<IpAddress> live = ipam->Allocate(name, "probe/eth0", std::nullopt);
+        absl::StatusOr<IpAddress> reloaded = copy->Allocate(name, "probe/eth0", std::nullopt);
+        ASSERT_EQ(live.status(), reloaded.status()) << name;
+        if (live.ok()) {
+          EXPECT_EQ(*live, *reloaded) << name;
+        }
+        ASSERT_TRUE(ipam->Release(name, "probe/eth0").ok());
+      }
+    }
+  }
+  EXPECT_GE(compactions, 10);
+  EXPECT_GT(ipam->Get("front")->leases.size(), 10u);
+  std::map<std::string, PoolSnapshot> live;
+  for (const char* name : {"front", "six"}) live[name] = *ipam->Get(name);
+  ipam.reset();
+  std::unique_ptr<Ipam> reopened = OpenOrDie(dir_);
+  ASSERT_NE(reopened, nullptr);
+  for (const auto& [name, snapshot] : live) {
+    EXPECT_TRUE(SameSnapshot(*reopened->Get(name), snapshot)) << name;
+  }
+}
+
+TEST_F(IpamTest, ACrashBetweenSnapshotAndJournalTruncationReloadsCorrectly) {
+  // A compaction wrote the snapshot of records 1 to 3 and crashed before emptying the journal;
+  // in the second directory, record 4 had been appended after a failed truncation.
+  const std::string snapshot = FrontSnapshot(3, "10.88.1.3", R"("10.88.1.3":"b/eth0")");
+  const std::string journal = kAllocateLine1 + AllocateLine(2, "10.88.1.3", "b/eth0") +
+                              ReleaseLine(3, "10.88.1.2", "a/eth0");
+  WriteFiles(dir_, snapshot, journal);
+  WriteFiles(root_ + "/more", snapshot, journal + AllocateLine(4, "10.88.1.4", "c/eth0"));
+
+  std::unique_ptr<Ipam> ipam = OpenOrDie(dir_);
+  ASSERT_NE(ipam, nullptr);
+  EXPECT_THAT(ipam->Get("front")->leases, ElementsAre(Pair(A("10.88.1.3"), "b/eth0")));
+  EXPECT_EQ(Read(dir_ + "/front.journal"), journal);  // nothing torn: left as it is
+  EXPECT_EQ(*ipam->Allocate("front", "d/eth0", std::nullopt), A("10.88.1.4"));
+  EXPECT_EQ(Read(dir_ + "/front.journal"), journal + AllocateLine(4, "10.88.1.4", "d/eth0"));
+  ipam.reset();
+  EXPECT_THAT(OpenOrDie(dir_)->Get("front")->leases,
+              ElementsAre(Pair(A("10.88.1.3"), "b/eth0"), Pair(A("10.88.1.4"), "d/eth0")));
+
+  std::unique_ptr<Ipam> more = OpenOrDie(root_ + "/more");
+  ASSERT_NE(more, nullptr);
+  EXPECT_THAT(more->Get("front")->leases,
+              ElementsAre(Pair(A("10.88.1.3"), "b/eth0"), Pair(A("10.88.1.4"), "c/eth0")));
+  EXPECT_EQ(*more->Allocate("front", "d/eth0", std::nullopt), A("10.88.1.5"));
+}
+
+TEST_F(IpamTest, ATornLastLineIsIgnoredAndCutOff) {
+  const std::string good = kAllocateLine1 + AllocateLine(2, "10.88.1.3", "b/eth0");
+  const std::string torn_tails[] = {
+      R"({"address":"10.88.1.4","la)",                       // a prefix
+      AllocateLine(3, "10.88.1.4", "c/eth0").substr(0, 80),  // all but the newline
+      std::string(30, '\0'),                                 // size grew, data never written
+      std::string(30, '\0') + "\n",
+      "{\"address\":\"10.88.1.4\",\"la\0\0\0\0\0\0\0\0\0\0\0\0\0\0\n",
+  };
+  int n = 0;
+  for (const std::string& tail : torn_tails) {
+    SCOPED_TRACE(absl::CEscape(tail));
+    std::string dir = absl::StrCat(root_, "/torn", ++n);
+    WriteFiles(dir, FrontSnapshot(0, "", ""), good + tail);
+    std::unique_ptr<Ipam> ipam = OpenOrDie(dir);
+    ASSERT_NE(ipam, nullptr);
+    EXPECT_THAT(ipam->Get("front")->leases,
+                ElementsAre(Pair(A("10.88.1.2"), "a/eth0"), Pair(A("10.88.1.3"), "b/eth0")));
+    EXPECT_EQ(Read(dir + "/front.journal"), good);
+    // The torn record's seq is free again, and the next record follows the good ones.
+    EXPECT_EQ(*ipam->Allocate("front", "d/eth0", std::nullopt), A("10.88.1.4"));
+    EXPECT_EQ(Read(dir + "/front.journal"), good + AllocateLine(3, "10.88.1.4", "d/eth0"));
+    ipam.reset();
+    EXPECT_EQ(OpenOrDie(dir)->Get("front")->leases.size(), 3u);
+  }
+}
+
+TEST_F(IpamTest, ABadJournalRecordIsDataLossNamingTheFileAndLine) {
+  struct Case {
+    std::string journal;
+    std::string message;
+  };
+  const std::string line2 = AllocateLine(2, "10.88.1.3", "b/eth0");
+  const Case cases[] = {
+      {kAllocateLine1 + "garbage\n" + line2, "line 2: invalid JSON"},
+      {kAllocateLine1 + "\n" + line2, "line 2: invalid JSON"},
+      {"[]\n" + line2, "line 1: not a JSON object"},
+      {kAllocateLine1 + AllocateLine(3, "10.88.1.3", "b/eth0"),
+       "line 2: seq 3 does not follow seq 1 of the line before: records are missing"},
+      {kAllocateLine1 + AllocateLine(1, "10.88.1.3", "b/eth0"),
+       "line 2: seq 1 does not follow seq 1"},
+      {line2, "line 1: seq 2 does not follow seq 0 of the snapshot: records are missing"},
+      {kAllocateLine1 + ReleaseLine(2, "10.88.1.2", "b/eth0"),
+       "line 2: release seq 2: release of 10.88.1.2 by \"b/eth0\", which does not hold it"},
+      {AllocateLine(1, "10.88.1.1", "a/eth0"),
+       "line 1: allocate seq 1: address 10.88.1.1 is the gateway"},
+      {kAllocateLine1 + AllocateLine(2, "10.88.1.2", "b/eth0", false),
+       "line 2: allocate seq 2: address 10.88.1.2 is already leased to \"a/eth0\""},
+      {kAllocateLine1 + AllocateLine(2, "10.88.1.2", "a/eth0", false),
+       "line 2: allocate seq 2: address 10.88.1.2 is already leased to \"a/eth0\""},
+      {kAllocateLine1 + AllocateLine(2, "10.88.1.9", "a/eth0", false),
+       "line 2: allocate seq 2: \"a/eth0\" already holds 10.88.1.2"},
+      {AllocateLine(1, "10.88.1.2", "a b"), "line 1: allocate seq 1: lease owner \"a b\""},
+      {R"({"address":"10.88.1.2","last":"10.88.1.255","op":"allocate","owner":"a","seq":1})"
+       "\n",
+       "line 1: allocate seq 1: last allocated address: address 10.88.1.255 is the broadcast"},
+      {R"({"address":"10.88.1.2","last":"10.88.1.2","op":"release","owner":"a","seq":1})"
+       "\n",
+       "line 1: a release has no \"last\""},
+      {R"({"address":"10.88.1.2","op":"free","owner":"a","seq":1})"
+       "\n",
+       "line 1: \"op\" must be \"allocate\" or \"release\""},
+      {R"({"address":"10.88.1.2","op":"release","owner":"a","seq":0})"
+       "\n",
+       "line 1: \"seq\" must be a positive integer"},
+      {R"({"address":"10.88.1.x","op":"release","owner":"a","seq":1})"
+       "\n",
+       "line 1: \"address\": "},
+      {R"({"address":"10.88.1.2","op":"release","owner":7,"seq":1})"
+       "\n",
+       "line 1: \"owner\" must be a string"},
+      {R"({"address":"10.88.1.2","extra":1,"op":"release","owner":"a","seq":1})"
+       "\n",
+       "line 1: unknown key \"extra\""},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.journal);
+    std::string dir = absl::StrCat(root_, "/bad", ++n);
+    WriteFiles(dir, FrontSnapshot(0, "", ""), c.journal);
+    absl::Status status = Ipam::Open(dir).status();
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kDataLoss,
+                                 absl::StrCat("load ipam journal \"", dir, "/front.journal\": ")));
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kDataLoss, c.message));
+    EXPECT_EQ(Read(dir + "/front.journal"), c.journal);  // evidence left as it was
+  }
+}
+
+TEST_F(IpamTest, Version1FilesLoadAndGetAJournal) {
+  fs::create_directories(dir_);
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/front.json", R"({
+  "gateway": "10.88.1.1",
+  "last": "10.88.1.7",
+  "leases": {
+    "10.88.1.7": "web-1/eth0"
+  },
+  "subnet": "10.88.1.0/24",
+  "version": 1
+}
+)")
+                  .ok());
+  std::unique_ptr<Ipam> ipam = OpenOrDie(dir_);
+  ASSERT_NE(ipam, nullptr);
+  EXPECT_THAT(ipam->Get("front")->leases, ElementsAre(Pair(A("10.88.1.7"), "web-1/eth0")));
+  EXPECT_EQ(Read(dir_ + "/front.journal"), "");
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/front.journal").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(*ipam->Allocate("front", "web-2/eth0", std::nullopt), A("10.88.1.8"));
+  EXPECT_EQ(Read(dir_ + "/front.journal"), AllocateLine(1, "10.88.1.8", "web-2/eth0"));
+  ipam.reset();
+  EXPECT_EQ(OpenOrDie(dir_)->Lookup("front", "web-2/eth0"), A("10.88.1.8"));
+}
+
+TEST_F(IpamTest, AddPoolEmptiesAJournalLeftBehind) {
+  std::unique_ptr<Ipam> ipam = OpenOrDie(dir_);
+  // What a RemovePool that could not delete the journal leaves.
+  ASSERT_TRUE(WriteFileAtomically(dir_ + "/front.journal", kAllocateLine1).ok());
+  ASSERT_TRUE(ipam->AddPool("front", P("10.88.1.0/24"), std::nullopt).ok());
+  EXPECT_EQ(Read(dir_ + "/front.journal"), "");
+  EXPECT_THAT(ipam->Get("front")->leases, IsEmpty());
+  ipam.reset();
+  EXPECT_THAT(OpenOrDie(dir_)->Get("front")->leases, IsEmpty());
+}
 
 TEST_F(IpamTest, ConcurrentAllocationsAreUniqueAndDurable) {
   std::unique_ptr<Ipam> ipam = OpenOrDie(dir_);

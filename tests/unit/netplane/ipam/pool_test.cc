@@ -284,6 +284,25 @@ TEST(PoolTest, RestoreChecksEverything) {
               StatusIs(absl::StatusCode::kInvalidArgument, "gateway 10.88.1.0 is the network"));
 }
 
+TEST(PoolTest, SetLastMovesTheCursorOrChangesNothing) {
+  Pool pool = MakePool("10.88.1.0/24");
+  ASSERT_TRUE(pool.SetLast(A("10.88.1.9")).ok());
+  EXPECT_EQ(*pool.Allocate("a"), A("10.88.1.10"));
+  EXPECT_THAT(pool.SetLast(A("10.88.1.255")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "last allocated address: address 10.88.1.255 is the broadcast"));
+  EXPECT_THAT(pool.SetLast(A("10.88.1.1")),
+              StatusIs(absl::StatusCode::kInvalidArgument, "is the gateway"));
+  EXPECT_EQ(pool.last(), A("10.88.1.10"));
+  // Undoing an Allocate: release the lease, put the old cursor back.
+  pool.Release("a");
+  ASSERT_TRUE(pool.SetLast(A("10.88.1.9")).ok());
+  EXPECT_EQ(*pool.Allocate("a"), A("10.88.1.10"));
+  ASSERT_TRUE(pool.SetLast(std::nullopt).ok());
+  EXPECT_EQ(pool.last(), std::nullopt);
+  EXPECT_EQ(*pool.Allocate("b"), A("10.88.1.2"));
+}
+
 // Property test: a long random sequence of operations, checked step by step against a model
 // that is obviously right because it is a plain scan over every address.
 struct PropertyCase {
