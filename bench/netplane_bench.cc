@@ -22,12 +22,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/unique_fd.h"
+#include "bench/percentiles.h"
 #include "gtest/gtest.h"
 #include "netplane/network/network_manager.h"
 #include "tests/support/sandbox.h"
 
 namespace mesh::netplane {
 namespace {
+
+using ::mesh::bench::Ms;
+using ::mesh::bench::Percentiles;
+using ::mesh::bench::Summarize;
 
 constexpr int kSamples = 200;
 
@@ -42,21 +47,6 @@ UniqueFd NewNetns() {
 }
 
 std::string PathOf(const UniqueFd& fd) { return absl::StrCat("/proc/self/fd/", fd.get()); }
-
-struct Percentiles {
-  double p50, p90, p99;
-};
-Percentiles Summarize(std::vector<double> ms) {
-  std::sort(ms.begin(), ms.end());
-  auto at = [&](double q) {
-    return ms[static_cast<size_t>(q * static_cast<double>(ms.size() - 1))];
-  };
-  return {at(0.50), at(0.90), at(0.99)};
-}
-
-double Ms(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
 
 // Waits until both CPUs are idle-ish: the kernel tears namespaces down asynchronously
 // (NOTES.md), which would otherwise bleed into the next phase.

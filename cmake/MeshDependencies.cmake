@@ -16,6 +16,10 @@ pkg_check_modules(LIBMNL REQUIRED IMPORTED_TARGET libmnl)
 pkg_check_modules(LIBNFTNL REQUIRED IMPORTED_TARGET libnftnl)
 pkg_check_modules(LIBSECCOMP REQUIRED IMPORTED_TARGET libseccomp)
 pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+# Image layers: libarchive reads tar (ustar, pax, GNU) and gzip; OpenSSL's libcrypto hashes
+# (sha256 digests of the content-addressed store). Both are gRPC dependencies on Debian anyway.
+pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
+find_package(OpenSSL REQUIRED)
 
 if(MESH_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)

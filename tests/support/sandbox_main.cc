@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -63,7 +64,26 @@ void RemoveCgroupTree(const std::string& path) {
   }
 }
 
-// Cgroups left by an earlier crashed run: /sys/fs/cgroup/<hierarchy>/mesh-test-*.
+// The newest modification time in the tree at `path` (each cgroup directory's is its
+// creation time).
+time_t NewestMtime(const std::string& path) {
+  struct stat st;
+  time_t newest = stat(path.c_str(), &st) == 0 ? st.st_mtime : 0;
+  if (DIR* dir = opendir(path.c_str())) {
+    while (dirent* e = readdir(dir)) {
+      if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 &&
+          std::strcmp(e->d_name, "..") != 0) {
+        newest = std::max(newest, NewestMtime(absl::StrCat(path, "/", e->d_name)));
+      }
+    }
+    closedir(dir);
+  }
+  return newest;
+}
+
+// Cgroups left by an earlier crashed run: /sys/fs/cgroup/<hierarchy>/mesh-test-*. A tree with
+// anything made in the last minute belongs to a test running now (ctest -j runs several
+// binaries at once) and is left alone.
 void SweepStaleTestCgroups() {
   const std::string root = "/sys/fs/cgroup";
   auto sweep_dir = [](const std::string& dir_path) {
@@ -73,6 +93,7 @@ void SweepStaleTestCgroups() {
       if (e->d_type == DT_DIR &&
           std::strncmp(e->d_name, kTestCgroupPrefix, sizeof(kTestCgroupPrefix) - 1) == 0) {
         std::string stale = absl::StrCat(dir_path, "/", e->d_name);
+        if (NewestMtime(stale) > time(nullptr) - 60) continue;
         std::fprintf(stderr, "sandbox: removing stale test cgroup %s\n", stale.c_str());
         RemoveCgroupTree(stale);
       }

@@ -1,5 +1,6 @@
-#include "gtest/gtest.h"
 #include "runtime/cgroups/layout.h"
+
+#include "gtest/gtest.h"
 
 namespace mesh::runtime {
 namespace {

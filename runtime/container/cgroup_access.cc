@@ -1,0 +1,18 @@
+#include "runtime/container/cgroup_access.h"
+
+#include "base/status_macros.h"
+
+namespace mesh::runtime {
+
+absl::StatusOr<std::unique_ptr<CgroupDriver>> HostCgroupDriver(const std::string& parent) {
+  MESH_ASSIGN_OR_RETURN(CgroupLayout layout, ReadCgroupLayout());
+  return DetectCgroupDriver(layout, {.parent = parent});
+}
+
+absl::Status DestroyContainerCgroup(const std::string& parent, const std::string& id) {
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<CgroupDriver> driver, HostCgroupDriver(parent));
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<Cgroup> cgroup, driver->Attach(id));
+  return cgroup->Destroy();
+}
+
+}  // namespace mesh::runtime

@@ -1,0 +1,407 @@
+#include "runtime/container/runtime.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/atomic_file.h"
+#include "base/errno_status.h"
+#include "base/log.h"
+#include "base/names.h"
+#include "base/rollback.h"
+#include "base/status_macros.h"
+#include "runtime/container/cgroup_access.h"
+#include "runtime/container/image_config.h"
+#include "runtime/spec/defaults.h"
+#include "runtime/spec/spec_json.h"
+
+namespace mesh::runtime {
+namespace {
+
+std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
+
+absl::Status MakeDir(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return mesh::ErrnoToStatus(ec.value(), absl::StrCat("create ", Quote(path)));
+  if (chmod(path.c_str(), mode) != 0) return mesh::ErrnoToStatus(errno, Quote(path));
+  return absl::OkStatus();
+}
+
+// Waits until `fd` is readable, up to `timeout`. False on timeout.
+bool WaitReadable(int fd, absl::Duration timeout) {
+  const absl::Time deadline =
+      timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+  for (;;) {
+    int ms = -1;
+    if (deadline != absl::InfiniteFuture()) {
+      ms =
+          static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    }
+    pollfd p{fd, POLLIN, 0};
+    int r = poll(&p, 1, ms);
+    if (r > 0) return true;
+    if (r == 0) return false;
+    if (errno != EINTR) return false;
+  }
+}
+
+absl::Status ValidateSpec(const ContainerSpec& spec) {
+  const std::string what = absl::StrCat("container ", Quote(spec.id));
+  MESH_RETURN_IF_ERROR(Annotate(ValidateName(NameKind::kContainer, spec.id), "create container"));
+  if (spec.process.args.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": no command (process.args is empty and the image has none)"));
+  }
+  for (const std::string& e : spec.process.env) {
+    if (e.find('=') == std::string::npos || e[0] == '=' || e.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": environment entry ", Quote(e), " is not KEY=VALUE"));
+    }
+  }
+  if (spec.process.cwd.empty() || spec.process.cwd[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": working directory ", Quote(spec.process.cwd), " must be an absolute path"));
+  }
+  if (spec.process.terminal) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what,
+                     ": a terminal for the container's own process is not supported yet; run the "
+                     "command without one and use exec with a terminal for interactive work"));
+  }
+  if (spec.hostname.size() > 64) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": hostname is longer than 64 bytes"));
+  }
+  for (const NamespaceSpec& ns : spec.namespaces) {
+    if (!ns.path.empty() && ns.type != NamespaceType::kNetwork && ns.type != NamespaceType::kIpc &&
+        ns.type != NamespaceType::kUts) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": joining an existing namespace by path works for network, ipc and uts only"));
+    }
+    if (ns.type == NamespaceType::kUser) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": user namespaces are not supported yet"));
+    }
+  }
+  const Resources& r = spec.resources;
+  if ((r.memory_limit && *r.memory_limit <= 0) || (r.pids_limit && *r.pids_limit <= 0) ||
+      (r.cpu_quota && *r.cpu_quota <= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": memory, pids and cpu quota limits must be positive"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Runtime::SpawnShim(const ContainerPaths& paths, std::string* report) const {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return mesh::ErrnoToStatus(errno, "pipe");
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  // Everything the children need is made before fork: only async-signal-safe calls follow.
+  const std::string shim = options_.shim_path;
+  const std::string run_dir = paths.run_dir;
+  char* const argv[] = {const_cast<char*>("mesh-shim"), const_cast<char*>(run_dir.c_str()),
+                        nullptr};
+  const int report_fd = write_end.get();
+  pid_t middle = fork();
+  if (middle < 0) return mesh::ErrnoToStatus(errno, "fork the shim");
+  if (middle == 0) {
+    // A new session, then a second fork: the shim is nobody's child but init's, so it
+    // outlives whoever asked for the container.
+    setsid();
+    pid_t shim_pid = fork();
+    if (shim_pid != 0) _exit(shim_pid < 0 ? 1 : 0);
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+        dup2(report_fd, 3) < 0) {
+      _exit(126);
+    }
+    syscall(SYS_close_range, 4, ~0U, 0);
+    execv(shim.c_str(), argv);
+    _exit(127);
+  }
+  write_end.Reset();
+  int status = 0;
+  while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WaitReadable(read_end.get(), options_.create_timeout)) {
+    return absl::DeadlineExceededError(absl::StrCat("the shim did not report within ",
+                                                    absl::FormatDuration(options_.create_timeout)));
+  }
+  // One line ("ok" or "error <message>"), or EOF if the shim died first.
+  char buf[4096];
+  std::string text;
+  while (text.find('\n') == std::string::npos) {
+    ssize_t n = read(read_end.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  *report = text;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ContainerState> Runtime::Create(ContainerSpec requested) {
+  const std::string what = absl::StrCat("create container ", Quote(requested.id));
+  MESH_RETURN_IF_ERROR(Annotate(ValidateName(NameKind::kContainer, requested.id), what));
+  std::vector<std::string> layers;
+  std::string image_id;
+  if (options_.images != nullptr) {
+    absl::StatusOr<image::ImageInfo> info = options_.images->Inspect(requested.image);
+    if (!info.ok()) return Annotate(info.status(), what);
+    layers = info->layer_dirs;
+    image_id = info->id;
+    MESH_RETURN_IF_ERROR(ApplyImageConfig(info->config, layers, requested));
+  } else if (options_.layers) {
+    absl::StatusOr<std::vector<std::string>> dirs = options_.layers(requested.image);
+    if (!dirs.ok()) return Annotate(dirs.status(), what);
+    layers = *std::move(dirs);
+  } else {
+    return absl::FailedPreconditionError(absl::StrCat(what, ": the runtime has no image store"));
+  }
+  ContainerSpec spec = WithDefaults(std::move(requested));
+  MESH_RETURN_IF_ERROR(ValidateSpec(spec));
+
+  const ContainerPaths paths = PathsOf(spec.id);
+  struct stat st;
+  if (stat(paths.run_dir.c_str(), &st) == 0 || stat(paths.data_dir.c_str(), &st) == 0) {
+    return absl::AlreadyExistsError(absl::StrCat(what, ": a container of that id exists"));
+  }
+  Rollback undo;
+  undo.Push([paths] {
+    std::error_code ec;
+    std::filesystem::remove_all(paths.run_dir, ec);
+    std::filesystem::remove_all(paths.data_dir, ec);
+  });
+  MESH_RETURN_IF_ERROR(MakeDir(paths.run_dir, 0700));
+  MESH_RETURN_IF_ERROR(MakeDir(paths.data_dir, 0700));
+  for (const std::string& dir : {paths.rootfs(), paths.upper(), paths.work(), paths.etc()}) {
+    MESH_RETURN_IF_ERROR(MakeDir(dir, 0755));
+  }
+  MESH_RETURN_IF_ERROR(WriteFileAtomically(paths.etc() + "/hostname", spec.hostname + "\n", 0644));
+  if (!spec.etc_hosts.empty()) {
+    MESH_RETURN_IF_ERROR(WriteFileAtomically(paths.etc() + "/hosts", spec.etc_hosts, 0644));
+  }
+  if (!spec.etc_resolv_conf.empty()) {
+    MESH_RETURN_IF_ERROR(
+        WriteFileAtomically(paths.etc() + "/resolv.conf", spec.etc_resolv_conf, 0644));
+  }
+  if (!image_id.empty()) {
+    // Recorded by id: the name may move to another image later.
+    MESH_RETURN_IF_ERROR(Annotate(options_.images->AddUser(image_id, spec.id).status(), what));
+    spec.image = image_id;
+    undo.Push([images = options_.images, image_id, id = spec.id] {
+      images->RemoveUser(image_id, id).IgnoreError();
+    });
+  }
+  ShimConfig config{spec, paths, layers, options_.cgroup_parent};
+  MESH_RETURN_IF_ERROR(
+      WriteFileAtomically(paths.config(), ShimConfigToJson(config).dump(2) + "\n", 0600));
+
+  std::string report;
+  MESH_RETURN_IF_ERROR(Annotate(SpawnShim(paths, &report), what));
+  if (!absl::StartsWith(report, "ok")) {
+    std::string message = absl::StartsWith(report, "error ") ? report.substr(6) : report;
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    if (message.empty()) message = "the shim exited without a word (see its shim.log)";
+    return absl::FailedPreconditionError(absl::StrCat(what, ": ", message));
+  }
+  MESH_ASSIGN_OR_RETURN(ContainerState state, ReadState(paths));
+  undo.Commit();
+  MESH_LOG(Info) << "container " << Quote(spec.id) << " created (pid " << state.init.pid << ")";
+  return state;
+}
+
+absl::StatusOr<std::string> Runtime::Control(const std::string& id,
+                                             const std::string& command) const {
+  const ContainerPaths paths = PathsOf(id);
+  const std::string what = absl::StrCat("container ", Quote(id), ": ", command);
+  UniqueFd sock(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string path = paths.control();
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": socket path too long"));
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (!sock.valid() || connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": its shim does not answer (", strerror(errno), ")"));
+  }
+  if (send(sock.get(), command.data(), command.size(), MSG_NOSIGNAL) < 0) {
+    return mesh::ErrnoToStatus(errno, what);
+  }
+  if (!WaitReadable(sock.get(), absl::Seconds(30))) {
+    return absl::DeadlineExceededError(absl::StrCat(what, ": no answer from its shim"));
+  }
+  char buf[65536];
+  ssize_t n = recv(sock.get(), buf, sizeof(buf), 0);
+  if (n <= 0) return absl::UnavailableError(absl::StrCat(what, ": its shim hung up"));
+  std::string reply(buf, static_cast<size_t>(n));
+  if (absl::StartsWith(reply, "error ")) {
+    return absl::FailedPreconditionError(reply.substr(6));
+  }
+  return reply;
+}
+
+absl::Status Runtime::Start(const std::string& id) {
+  MESH_RETURN_IF_ERROR(ValidateName(NameKind::kContainer, id));
+  return Control(id, "start").status();
+}
+
+absl::Status Runtime::Kill(const std::string& id, int signal) {
+  MESH_ASSIGN_OR_RETURN(ContainerState state, State(id));
+  if (state.status == Status::kStopped) return absl::OkStatus();
+  absl::StatusOr<UniqueFd> pidfd = state.init.Open();
+  if (absl::IsNotFound(pidfd.status())) return absl::OkStatus();  // ended meanwhile
+  MESH_RETURN_IF_ERROR(pidfd.status());
+  if (syscall(SYS_pidfd_send_signal, pidfd->get(), signal, nullptr, 0) != 0 && errno != ESRCH) {
+    return mesh::ErrnoToStatus(errno, absl::StrCat("signal container ", Quote(id)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ContainerState> Runtime::Wait(const std::string& id, absl::Duration timeout) {
+  MESH_ASSIGN_OR_RETURN(ContainerState state, State(id));
+  if (state.status == Status::kStopped) return state;
+  absl::StatusOr<UniqueFd> shim = state.shim.Open();
+  if (shim.ok() && !WaitReadable(shim->get(), timeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("container ", Quote(id), " still runs after ", absl::FormatDuration(timeout)));
+  }
+  return State(id);
+}
+
+absl::StatusOr<ContainerState> Runtime::Stop(const std::string& id, absl::Duration grace) {
+  MESH_RETURN_IF_ERROR(Kill(id, SIGTERM));
+  absl::StatusOr<ContainerState> state = Wait(id, grace);
+  if (!absl::IsDeadlineExceeded(state.status())) return state;
+  MESH_RETURN_IF_ERROR(Kill(id, SIGKILL));
+  return Wait(id, absl::Seconds(30));
+}
+
+absl::StatusOr<ContainerState> Runtime::State(const std::string& id) const {
+  MESH_RETURN_IF_ERROR(ValidateName(NameKind::kContainer, id));
+  const ContainerPaths paths = PathsOf(id);
+  absl::StatusOr<ContainerState> state = ReadState(paths);
+  if (absl::IsNotFound(state.status())) {
+    return absl::NotFoundError(absl::StrCat("container ", Quote(id), ": no such container"));
+  }
+  MESH_RETURN_IF_ERROR(state.status());
+  if (state->status != Status::kStopped && !state->shim.Open().ok()) {
+    // The shim died without recording an end (killed). Its death took the container's PID 1
+    // with it (PDEATHSIG), or will in a moment; make sure.
+    if (absl::StatusOr<UniqueFd> init = state->init.Open(); init.ok()) {
+      syscall(SYS_pidfd_send_signal, init->get(), SIGKILL, nullptr, 0);
+    }
+    // The shim may have recorded the end just before it went.
+    absl::StatusOr<ContainerState> again = ReadState(paths);
+    if (again.ok() && again->status == Status::kStopped) return again;
+    state->status = Status::kStopped;
+    state->signal = SIGKILL;
+    state->exit_code = 128 + SIGKILL;
+    state->error = "supervisor lost";
+  }
+  return state;
+}
+
+std::vector<std::string> Runtime::List() const {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(options_.run_root + "/containers", ec)) {
+    ids.push_back(entry.path().filename().string());
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+absl::StatusOr<ExitStatus> Runtime::Exec(const std::string& id, const ExecSpec& exec,
+                                         const ExecIo& io) {
+  const std::string what = absl::StrCat("exec in container ", Quote(id));
+  if (exec.args.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": no command"));
+  MESH_ASSIGN_OR_RETURN(ContainerState state, State(id));
+  if (state.status != Status::kRunning) {
+    return absl::FailedPreconditionError(absl::StrCat(what, ": it is ", StatusName(state.status)));
+  }
+  const ContainerPaths paths = PathsOf(id);
+  std::string file = absl::StrCat(paths.run_dir, "/exec-XXXXXX");
+  UniqueFd fd(mkstemp(file.data()));
+  if (!fd.valid()) return mesh::ErrnoToStatus(errno, what);
+  fd.Reset();
+  auto remove = [&file] { unlink(file.c_str()); };
+  if (absl::Status s = WriteFileAtomically(file, ExecSpecToJson(exec).dump(), 0600); !s.ok()) {
+    remove();
+    return Annotate(s, what);
+  }
+  absl::StatusOr<ChildProcess> helper =
+      ChildProcess::Spawn({.argv = {options_.shim_path, "exec", paths.run_dir, file},
+                           .stdin_fd = io.stdin_fd,
+                           .stdout_fd = io.stdout_fd,
+                           .stderr_fd = io.stderr_fd});
+  if (!helper.ok()) {
+    remove();
+    return Annotate(helper.status(), what);
+  }
+  absl::StatusOr<ExitStatus> status = helper->Wait();
+  remove();
+  return status;
+}
+
+absl::Status Runtime::Delete(const std::string& id, bool force) {
+  MESH_ASSIGN_OR_RETURN(ContainerState state, State(id));
+  if (state.status != Status::kStopped) {
+    if (!force && state.status == Status::kRunning) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("delete container ", Quote(id), ": it is running; stop it first"));
+    }
+    MESH_RETURN_IF_ERROR(Kill(id, SIGKILL));
+    MESH_RETURN_IF_ERROR(Wait(id, absl::Seconds(30)).status());
+  }
+  // The shim records the end and then exits: wait for that, so that nothing of the
+  // container outlives Delete.
+  if (absl::StatusOr<UniqueFd> shim = state.shim.Open(); shim.ok()) {
+    WaitReadable(shim->get(), absl::Seconds(10));
+  }
+  const ContainerPaths paths = PathsOf(id);
+  // The cgroup parent and image the container was made with (the options may have changed).
+  std::string cgroup_parent = options_.cgroup_parent;
+  std::string image_id;
+  if (absl::StatusOr<std::string> text = ReadFile(paths.config()); text.ok()) {
+    absl::StatusOr<ShimConfig> config =
+        ShimConfigFromJson(nlohmann::json::parse(*text, nullptr, false));
+    if (config.ok()) {
+      cgroup_parent = config->cgroup_parent;
+      image_id = config->spec.image;
+    }
+  }
+  const std::string what = absl::StrCat("delete container ", Quote(id));
+  MESH_RETURN_IF_ERROR(Annotate(DestroyContainerCgroup(cgroup_parent, id), what));
+  if (options_.images != nullptr && !image_id.empty()) {
+    MESH_RETURN_IF_ERROR(Annotate(options_.images->RemoveUser(image_id, id), what));
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(paths.data_dir, ec);
+  if (ec) return mesh::ErrnoToStatus(ec.value(), absl::StrCat("remove ", Quote(paths.data_dir)));
+  std::filesystem::remove_all(paths.run_dir, ec);
+  if (ec) return mesh::ErrnoToStatus(ec.value(), absl::StrCat("remove ", Quote(paths.run_dir)));
+  MESH_LOG(Info) << "container " << Quote(id) << " deleted";
+  return absl::OkStatus();
+}
+
+}  // namespace mesh::runtime

@@ -1,0 +1,472 @@
+// The container lifecycle through the runtime and its shim, as root in the sandbox: isolation,
+// writes landing in the upper dir, exit codes, logs, stop with a grace period, a shim that
+// outlives its creator, re-attaching from the state dir, and nothing left after delete.
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "base/atomic_file.h"
+#include "base/child_process.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/container/cgroup_access.h"
+#include "runtime/container/runtime.h"
+#include "runtime/image/image_store.h"
+#include "tests/support/busybox_layer.h"
+#include "tests/support/sandbox.h"
+
+namespace mesh::runtime {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class ContainerTest : public ::mesh::testing::SandboxTest {
+ protected:
+  void SetUp() override {
+    SandboxTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    // A busybox layer made by hand (the image store has its own tests).
+    layer_ = absl::StrCat(::mesh::testing::Sandbox::kStateDir, "/test-layer");
+    ASSERT_TRUE(::mesh::testing::MakeBusyboxLayer(layer_).ok());
+    ASSERT_TRUE(WriteFileAtomically(layer_ + "/etc/image-file", "from the image\n", 0644).ok());
+    RuntimeOptions options;
+    options.shim_path = MESH_SHIM_PATH;
+    options.cgroup_parent = "mesh-test-containers";
+    options.layers = [this](const std::string&) -> absl::StatusOr<std::vector<std::string>> {
+      return std::vector<std::string>{layer_};
+    };
+    runtime_ = std::make_unique<Runtime>(options);
+  }
+
+  void TearDown() override {
+    // The test parent goes once empty (a concurrent test may still use it: then it stays for
+    // the launcher's sweep).
+    if (auto driver = HostCgroupDriver("mesh-test-containers"); driver.ok()) {
+      (*driver)->RemoveParent().IgnoreError();
+    }
+    SandboxTest::TearDown();
+  }
+
+  ContainerSpec Spec(const std::string& id, std::vector<std::string> args) {
+    ContainerSpec spec;
+    spec.id = id;
+    spec.image = "busybox";
+    spec.process.args = std::move(args);
+    spec.process.env = {"PATH=/bin"};
+    return spec;
+  }
+  // Runs a container to its end; its state.
+  ContainerState Run(const ContainerSpec& spec) {
+    auto created = runtime_->Create(spec);
+    EXPECT_TRUE(created.ok()) << created.status();
+    if (!created.ok()) return {};
+    absl::Status started = runtime_->Start(spec.id);
+    EXPECT_TRUE(started.ok()) << started;
+    auto done = runtime_->Wait(spec.id, absl::Seconds(30));
+    EXPECT_TRUE(done.ok()) << done.status();
+    return done.ok() ? *done : ContainerState{};
+  }
+  // stdout of a container, from its log.
+  std::string Output(const std::string& id) {
+    auto text = ReadFile(runtime_->PathsOf(id).log());
+    std::string out;
+    if (!text.ok()) return out;
+    for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+      size_t pos = line.find(" stdout F ");
+      if (pos != absl::string_view::npos) absl::StrAppend(&out, line.substr(pos + 10), "\n");
+    }
+    return out;
+  }
+
+  std::string layer_;
+  std::unique_ptr<Runtime> runtime_;
+};
+
+TEST_F(ContainerTest, OwnHostnamePidsMountsAndFiles) {
+  ASSERT_TRUE(WriteFileAtomically("/var/lib/mesh/host-canary", "host\n", 0644).ok());
+  ContainerState s = Run(Spec(
+      "iso", {"sh", "-c",
+              "hostname; echo pid=$$; ls /proc | grep -c '^[0-9]' ; cat /etc/image-file; "
+              "test -e /var/lib/mesh/host-canary && echo LEAK; grep -c overlay /proc/mounts"}));
+  EXPECT_EQ(s.status, Status::kStopped);
+  EXPECT_EQ(s.exit_code, 0);
+  std::string out = Output("iso");
+  EXPECT_THAT(out, HasSubstr("iso\n"));
+  EXPECT_THAT(out, HasSubstr("pid=1\n"));
+  EXPECT_THAT(out, HasSubstr("\n1\n"));  // one process visible in /proc (grep runs as a child... )
+  EXPECT_THAT(out, HasSubstr("from the image\n"));
+  EXPECT_THAT(out, Not(HasSubstr("LEAK")));
+  ASSERT_TRUE(runtime_->Delete("iso").ok());
+}
+
+TEST_F(ContainerTest, WritesLandInTheUpperDirAndNeverInTheImage) {
+  ContainerState s =
+      Run(Spec("writer", {"sh", "-c", "echo new > /made-here && echo changed > /etc/image-file"}));
+  EXPECT_EQ(s.exit_code, 0);
+  const ContainerPaths paths = runtime_->PathsOf("writer");
+  EXPECT_EQ(*ReadFile(paths.upper() + "/made-here"), "new\n");
+  EXPECT_EQ(*ReadFile(paths.upper() + "/etc/image-file"), "changed\n");
+  EXPECT_EQ(*ReadFile(layer_ + "/etc/image-file"), "from the image\n");
+  EXPECT_FALSE(std::filesystem::exists(layer_ + "/made-here"));
+  ASSERT_TRUE(runtime_->Delete("writer").ok());
+}
+
+TEST_F(ContainerTest, ExitCodeAndStderrComeBack) {
+  ContainerState s = Run(Spec("exit3", {"sh", "-c", "echo oops >&2; exit 3"}));
+  EXPECT_EQ(s.exit_code, 3);
+  EXPECT_EQ(s.signal, 0);
+  auto log = ReadFile(runtime_->PathsOf("exit3").log());
+  ASSERT_TRUE(log.ok());
+  EXPECT_THAT(*log, HasSubstr(" stderr F oops\n"));
+  ASSERT_TRUE(runtime_->Delete("exit3").ok());
+}
+
+TEST_F(ContainerTest, AFailedExecIsAClearErrorAtStart) {
+  ASSERT_TRUE(runtime_->Create(Spec("noexec", {"/no/such/program"})).ok());
+  absl::Status started = runtime_->Start("noexec");
+  EXPECT_TRUE(absl::IsFailedPrecondition(started)) << started;
+  EXPECT_THAT(std::string(started.message()), HasSubstr("/no/such/program"));
+  ASSERT_TRUE(runtime_->Wait("noexec", absl::Seconds(30)).ok());
+  ASSERT_TRUE(runtime_->Delete("noexec").ok());
+}
+
+TEST_F(ContainerTest, BadSpecChangesNothing) {
+  auto created = runtime_->Create(Spec("bad", {}));
+  EXPECT_TRUE(absl::IsInvalidArgument(created.status())) << created.status();
+  created = runtime_->Create(Spec("../bad", {"true"}));
+  EXPECT_TRUE(absl::IsInvalidArgument(created.status())) << created.status();
+  EXPECT_TRUE(runtime_->List().empty());
+  EXPECT_FALSE(std::filesystem::exists(runtime_->PathsOf("bad").data_dir));
+}
+
+TEST_F(ContainerTest, StopEscalatesToSigkillAfterTheGracePeriod) {
+  ASSERT_TRUE(
+      runtime_->Create(Spec("stubborn", {"sh", "-c", "trap '' TERM; while :; do sleep 1; done"}))
+          .ok());
+  ASSERT_TRUE(runtime_->Start("stubborn").ok());
+  const absl::Time begin = absl::Now();
+  auto stopped = runtime_->Stop("stubborn", absl::Milliseconds(500));
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_GE(absl::Now() - begin, absl::Milliseconds(500));
+  EXPECT_EQ(stopped->signal, SIGKILL);
+  ASSERT_TRUE(runtime_->Delete("stubborn").ok());
+}
+
+TEST_F(ContainerTest, ShimOutlivesItsCreatorAndANewProcessReattaches) {
+  // A child process creates and starts the container, then dies by SIGKILL.
+  pid_t creator = fork();
+  ASSERT_GE(creator, 0);
+  if (creator == 0) {
+    if (!runtime_->Create(Spec("survivor", {"sleep", "1000"})).ok()) _exit(1);
+    if (!runtime_->Start("survivor").ok()) _exit(2);
+    raise(SIGKILL);
+    _exit(3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(creator, &status, 0), creator);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+
+  // Anyone can pick it up from the state dir alone.
+  Runtime fresh(RuntimeOptions{
+      .run_root = "/run/mesh", .data_root = "/var/lib/mesh", .shim_path = MESH_SHIM_PATH});
+  auto state = fresh.State("survivor");
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, Status::kRunning);
+  EXPECT_EQ(kill(state->init.pid, 0), 0);
+  auto stopped = fresh.Stop("survivor", absl::Seconds(1));
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(stopped->status, Status::kStopped);
+  const pid_t shim = state->shim.pid;
+  ASSERT_TRUE(fresh.Delete("survivor").ok());
+  // Nothing left: no state, no shim.
+  EXPECT_FALSE(std::filesystem::exists(fresh.PathsOf("survivor").run_dir));
+  EXPECT_FALSE(std::filesystem::exists(fresh.PathsOf("survivor").data_dir));
+  // Gone, or at most a zombie the sandbox's reaper has not collected yet.
+  if (absl::StatusOr<UniqueFd> pidfd = state->shim.Open(); pidfd.ok()) {
+    pollfd p{pidfd->get(), POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 1) << "shim " << shim << " still runs";
+  }
+}
+
+// Exec joins the container: its pid namespace (PID 1 is the container's command), its
+// filesystem, its hostname; stdout and the exit code come back; a TTY exec gets a terminal of
+// the size asked for.
+TEST_F(ContainerTest, ExecSeesTheContainerAndReturnsItsExitCode) {
+  ASSERT_TRUE(runtime_->Create(Spec("target", {"sleep", "1000"})).ok());
+  ASSERT_TRUE(runtime_->Start("target").ok());
+  char out_path[] = "/run/exec-out-XXXXXX";
+  UniqueFd out(mkstemp(out_path));
+  ASSERT_TRUE(out.valid());
+  auto status = runtime_->Exec(
+      "target",
+      {.args = {"sh", "-c",
+                "cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname; echo made > /tmp/x; exit 7"},
+       .env = {"PATH=/bin"}},
+      {.stdout_fd = out.get()});
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->code, 7);
+  auto text = ReadFile(out_path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_THAT(*text, HasSubstr("sleep 1000"));
+  EXPECT_THAT(*text, HasSubstr("target\n"));
+  EXPECT_EQ(*ReadFile(runtime_->PathsOf("target").upper() + "/tmp/x"), "made\n");
+
+  // With a terminal.
+  char tty_path[] = "/run/exec-tty-XXXXXX";
+  UniqueFd tty_out(mkstemp(tty_path));
+  auto tty = runtime_->Exec("target",
+                            {.args = {"sh", "-c", "tty; stty size"},
+                             .env = {"PATH=/bin"},
+                             .terminal = true,
+                             .rows = 33,
+                             .cols = 101},
+                            {.stdout_fd = tty_out.get()});
+  ASSERT_TRUE(tty.ok()) << tty.status();
+  EXPECT_EQ(tty->code, 0);
+  auto tty_text = ReadFile(tty_path);
+  EXPECT_THAT(*tty_text, HasSubstr("/dev/pts/"));
+  EXPECT_THAT(*tty_text, HasSubstr("33 101"));
+
+  // A command that does not exist: 127 and a reason.
+  auto missing = runtime_->Exec("target", {.args = {"/no/such"}}, {.stderr_fd = out.get()});
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->code, 127);
+  ASSERT_TRUE(runtime_->Delete("target", /*force=*/true).ok());
+}
+
+// init: true puts a tiny init at PID 1: the command is PID 2, orphans are reaped, signals
+// are forwarded (so SIGTERM stops a command that has no handler, which PID 1 would ignore),
+// and the command's exit code is the container's.
+TEST_F(ContainerTest, InitReapsForwardsSignalsAndKeepsTheExitCode) {
+  ContainerSpec spec =
+      Spec("with-init", {"sh", "-c", "echo pid=$$; (sleep 0.1 &); sleep 0.3; exit 4"});
+  spec.init = true;
+  ContainerState s = Run(spec);
+  EXPECT_EQ(s.exit_code, 4);
+  EXPECT_THAT(Output("with-init"), HasSubstr("pid=2\n"));
+  ASSERT_TRUE(runtime_->Delete("with-init").ok());
+
+  spec = Spec("sleeper", {"sleep", "1000"});
+  spec.init = true;
+  ASSERT_TRUE(runtime_->Create(spec).ok());
+  ASSERT_TRUE(runtime_->Start("sleeper").ok());
+  const absl::Time begin = absl::Now();
+  auto stopped = runtime_->Stop("sleeper", absl::Seconds(20));
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_LT(absl::Now() - begin, absl::Seconds(10));  // SIGTERM did it, not the SIGKILL
+  EXPECT_EQ(stopped->exit_code, 128 + SIGTERM);
+  ASSERT_TRUE(runtime_->Delete("sleeper").ok());
+}
+
+// TESTING.md runtime hardening 1, 2, 4, 5 (devices), 6 (mount flags, no way out): read from
+// inside a default container.
+TEST_F(ContainerTest, HardenedDefaultsAsSeenFromInside) {
+  ContainerState s = Run(
+      Spec("hardened",
+           {"sh", "-c",
+            "grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/1/status; "
+            "echo kcore=$(cat /proc/kcore | wc -c) keys=$(cat /proc/keys | wc -c); "
+            "ls /sys/firmware | wc -l | sed 's/^/firmware=/'; "
+            "(echo 1 > /proc/sys/kernel/panic) 2>/dev/null && echo sys-writable || echo sys-ro; "
+            "test -r /proc/sys/net/ipv4/ip_forward && echo net-readable; "
+            "(echo x > /proc/sysrq-trigger) 2>/dev/null && echo sysrq-writable || echo sysrq-ro; "
+            "echo dev=$(ls /dev | tr '\\n' ' '); "
+            "grep -E ' /(proc|dev|sys|dev/pts|dev/shm|dev/mqueue) ' /proc/mounts; "
+            "ls /proc/1/root/ | wc -l | sed 's/^/rootentries=/'; cd / && cd .. && pwd"}));
+  EXPECT_EQ(s.exit_code, 0);
+  const std::string out = Output("hardened");
+  // 1. Docker's 14 capabilities: bounding = permitted = effective, nothing inheritable/ambient.
+  EXPECT_THAT(out, HasSubstr("CapInh:\t0000000000000000"));
+  EXPECT_THAT(out, HasSubstr("CapPrm:\t00000000a80425fb"));
+  EXPECT_THAT(out, HasSubstr("CapEff:\t00000000a80425fb"));
+  EXPECT_THAT(out, HasSubstr("CapBnd:\t00000000a80425fb"));
+  EXPECT_THAT(out, HasSubstr("CapAmb:\t0000000000000000"));
+  // 2.
+  EXPECT_THAT(out, HasSubstr("NoNewPrivs:\t1"));
+  EXPECT_THAT(out, HasSubstr("Seccomp:\t2"));
+  // 4. Masked paths read empty; read-only ones refuse writes; the container's net sysctls
+  // stay readable.
+  EXPECT_THAT(out, HasSubstr("kcore=0 keys=0"));
+  EXPECT_THAT(out, HasSubstr("firmware=0"));
+  EXPECT_THAT(out, HasSubstr("sys-ro"));
+  EXPECT_THAT(out, HasSubstr("sysrq-ro"));
+  EXPECT_THAT(out, HasSubstr("net-readable"));
+  // 5. Exactly the default devices (plus the standard links and mount points).
+  EXPECT_THAT(out, HasSubstr("dev=fd full mqueue null ptmx pts random shm stderr stdin stdout "
+                             "tty urandom zero\n"));
+  // 6. Mount flags.
+  EXPECT_THAT(out, HasSubstr("proc /proc proc rw,nosuid,nodev,noexec"));
+  EXPECT_THAT(out, HasSubstr("tmpfs /dev tmpfs rw,nosuid,noexec,relatime,size=64k,mode=755"));
+  EXPECT_THAT(
+      out,
+      HasSubstr("devpts /dev/pts devpts rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=666"));
+  EXPECT_THAT(out, HasSubstr("/dev/shm tmpfs rw,nosuid,nodev,noexec"));
+  EXPECT_THAT(out, HasSubstr("mqueue /dev/mqueue mqueue rw,nosuid,nodev,noexec"));
+  EXPECT_THAT(out, HasSubstr("sysfs /sys sysfs ro,nosuid,nodev,noexec"));
+  // "..", and /proc/1/root, lead to the container's own root.
+  EXPECT_THAT(out, HasSubstr("\n/\n"));
+  ASSERT_TRUE(runtime_->Delete("hardened").ok());
+}
+
+// TESTING.md 10, hostile images: a standard mount point or /etc that is a symlink out is a
+// clean error; a user mount destination that is a symlink lands inside the rootfs. A host
+// canary directory is unchanged either way.
+TEST_F(ContainerTest, HostileImageSymlinksNeverLeadOutOfTheRootfs) {
+  const std::string canary = "/var/lib/mesh/canary";
+  std::filesystem::create_directories(canary);
+  ASSERT_TRUE(WriteFileAtomically(canary + "/file", "host\n", 0644).ok());
+  auto canary_listing = [&] {
+    std::string out;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(canary)) {
+      absl::StrAppend(&out, e.path().string(), "\n");
+    }
+    return out;
+  };
+  const std::string before = canary_listing();
+
+  // /proc -> "/" and /dev -> "../../..": refused, nothing created on the host.
+  for (const auto& [path, target] : std::vector<std::pair<std::string, std::string>>{
+           {"/proc", "/"}, {"/dev", "../../../../var/lib/mesh/canary"}, {"/etc", canary}}) {
+    std::filesystem::remove_all(layer_ + path);
+    std::filesystem::create_symlink(target, layer_ + path);
+    auto created = runtime_->Create(Spec("hostile", {"true"}));
+    EXPECT_FALSE(created.ok()) << path;
+    EXPECT_THAT(std::string(created.status().message()), HasSubstr("symlink")) << path;
+    EXPECT_FALSE(std::filesystem::exists(runtime_->PathsOf("hostile").run_dir)) << path;
+    std::filesystem::remove(layer_ + path);
+    std::filesystem::create_directories(layer_ + path);
+  }
+
+  // A user mount whose destination is a symlink out of the image: it stays inside.
+  std::filesystem::create_symlink("../../../../../var/lib/mesh/canary", layer_ + "/data");
+  ContainerSpec spec = Spec("inside", {"sh", "-c", "echo in > /data/written && ls /data"});
+  spec.mounts.push_back({.destination = "/data", .type = "tmpfs", .options = {"size=1m"}});
+  ContainerState s = Run(spec);
+  EXPECT_EQ(s.exit_code, 0);
+  EXPECT_EQ(canary_listing(), before);
+  EXPECT_EQ(*ReadFile(canary + "/file"), "host\n");
+  ASSERT_TRUE(runtime_->Delete("inside").ok());
+}
+
+// Resource limits: a memory hog is OOM-killed and reported so; a fork bomb stays within the
+// pids limit; the CPU quota is what the cgroup holds; the cgroup goes with the container.
+TEST_F(ContainerTest, LimitsOomAndForkBombAndCpuQuota) {
+  ContainerSpec hog = Spec("hog", {"sh", "-c", "x=a; while :; do x=$x$x; done"});
+  hog.resources.memory_limit = 32 << 20;
+  ContainerState s = Run(hog);
+  EXPECT_EQ(s.signal, SIGKILL);
+  EXPECT_TRUE(s.oom_killed);
+  ASSERT_TRUE(runtime_->Delete("hog").ok());
+
+  // The shell dies at its first refused fork, taking its namespace with it; the cgroup's
+  // counters tell what happened.
+  ContainerSpec bomb = Spec("bomb", {"sh", "-c", "while :; do sleep 30 & done"});
+  bomb.resources.pids_limit = 16;
+  s = Run(bomb);
+  EXPECT_EQ(s.status, Status::kStopped);
+  auto bomb_driver = HostCgroupDriver("mesh-test-containers");
+  ASSERT_TRUE(bomb_driver.ok()) << bomb_driver.status();
+  auto bomb_cgroup = (*bomb_driver)->Open("bomb");
+  ASSERT_TRUE(bomb_cgroup.ok()) << bomb_cgroup.status();
+  auto stats = (*bomb_cgroup)->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_GE(stats->pids_rejected, 1u);
+  EXPECT_EQ((*bomb_cgroup)->Limits()->pids_limit, 16);
+  ASSERT_TRUE(runtime_->Delete("bomb").ok());
+
+  ContainerSpec cpu = Spec("cpu", {"sleep", "1000"});
+  cpu.resources.cpu_quota = 50000;
+  cpu.resources.cpu_period = 100000;
+  ASSERT_TRUE(runtime_->Create(cpu).ok());
+  auto driver = HostCgroupDriver("mesh-test-containers");
+  ASSERT_TRUE(driver.ok()) << driver.status();
+  auto cgroup = (*driver)->Open("cpu");
+  ASSERT_TRUE(cgroup.ok()) << cgroup.status();
+  auto limits = (*cgroup)->Limits();
+  ASSERT_TRUE(limits.ok()) << limits.status();
+  EXPECT_EQ(limits->cpu_quota, 50000);
+  EXPECT_EQ(limits->cpu_period, 100000u);
+  ASSERT_TRUE(runtime_->Delete("cpu", /*force=*/true).ok());
+  EXPECT_TRUE(absl::IsNotFound((*driver)->Open("cpu").status()));
+}
+
+// The built-in busybox image through the image store: its config gives the environment and
+// resolves a user name from the image's own /etc/passwd; the image cannot be removed while a
+// container uses it.
+TEST_F(ContainerTest, BuiltInBusyboxImageFromTheStore) {
+  auto store = image::ImageStore::Open("/var/lib/mesh/images");
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto busybox = (*store)->EnsureBusybox();
+  ASSERT_TRUE(busybox.ok()) << busybox.status();
+  RuntimeOptions options;
+  options.shim_path = MESH_SHIM_PATH;
+  options.cgroup_parent = "mesh-test-containers";
+  options.images = store->get();
+  Runtime runtime(options);
+
+  ContainerSpec spec;
+  spec.id = "from-image";
+  spec.image = "busybox";
+  spec.user = "nobody";
+  spec.process.args = {"sh", "-c", "id -u; echo $PATH; sleep 1000"};
+  ASSERT_TRUE(runtime.Create(spec).ok());
+  ASSERT_TRUE(runtime.Start("from-image").ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition((*store)->Remove("busybox")));
+  auto stopped = runtime.Stop("from-image", absl::Milliseconds(200));
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  auto log = ReadFile(runtime.PathsOf("from-image").log());
+  ASSERT_TRUE(log.ok());
+  EXPECT_THAT(*log, HasSubstr("stdout F 65534\n"));
+  EXPECT_THAT(*log, HasSubstr("stdout F /usr/local/sbin:"));
+  ASSERT_TRUE(runtime.Delete("from-image").ok());
+  EXPECT_TRUE((*store)->Remove("busybox").ok());
+}
+
+// TESTING.md 7 and 8: only fds 0-2 reach the container's process and an exec'd one; a cwd
+// naming a leaked fd fails cleanly, and a symlinked cwd stays inside the rootfs.
+TEST_F(ContainerTest, OnlyStdioReachesTheContainerAndCwdCannotEscape) {
+  ASSERT_TRUE(runtime_->Create(Spec("fds", {"sleep", "1000"})).ok());
+  ASSERT_TRUE(runtime_->Start("fds").ok());
+  char out_path[] = "/run/fds-out-XXXXXX";
+  UniqueFd out(mkstemp(out_path));
+  auto status = runtime_->Exec(
+      "fds",
+      {.args = {"sh", "-c", "ls /proc/1/fd | tr '\\n' ' '; echo; ls /proc/$$/fd | tr '\\n' ' '"},
+       .env = {"PATH=/bin"}},
+      {.stdout_fd = out.get()});
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*ReadFile(out_path), "0 1 2 \n0 1 2 ");
+  ASSERT_TRUE(runtime_->Delete("fds", /*force=*/true).ok());
+
+  ContainerSpec leak = Spec("cwd-fd", {"pwd"});
+  leak.process.cwd = "/proc/self/fd/3";
+  ASSERT_TRUE(runtime_->Create(leak).ok());
+  absl::Status started = runtime_->Start("cwd-fd");
+  EXPECT_TRUE(absl::IsFailedPrecondition(started)) << started;
+  EXPECT_THAT(std::string(started.message()), HasSubstr("working directory"));
+  ASSERT_TRUE(runtime_->Delete("cwd-fd", /*force=*/true).ok());
+
+  std::filesystem::create_symlink("../../../../../..", layer_ + "/escape");
+  ContainerSpec link = Spec("cwd-link", {"sh", "-c", "pwd -P; ls | wc -l"});
+  link.process.cwd = "/escape";
+  ContainerState s = Run(link);
+  EXPECT_EQ(s.exit_code, 0);
+  EXPECT_THAT(Output("cwd-link"), HasSubstr("/\n"));
+  ASSERT_TRUE(runtime_->Delete("cwd-link").ok());
+}
+
+}  // namespace
+}  // namespace mesh::runtime

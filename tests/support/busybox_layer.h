@@ -1,0 +1,15 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace mesh::testing {
+
+// A root filesystem layer made by hand in `dir` (replaced if it exists): the host's
+// busybox-static as /bin/busybox with every applet as a symlink to it, and the usual empty
+// directories. For runtime tests and benchmarks that need a rootfs the image store would
+// never produce (hostile symlinks) or without an image store at all.
+absl::Status MakeBusyboxLayer(const std::string& dir);
+
+}  // namespace mesh::testing

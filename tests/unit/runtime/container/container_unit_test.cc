@@ -1,0 +1,162 @@
+// Runtime pieces that need no root: the container log format and rotation, user resolution
+// against an image's passwd/group, the spec's JSON round trip, rootfs plan validation.
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "base/atomic_file.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/container/image_config.h"
+#include "runtime/rootfs/rootfs.h"
+#include "runtime/shim/log_writer.h"
+#include "runtime/spec/defaults.h"
+#include "runtime/spec/spec_json.h"
+
+namespace mesh::runtime {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/mesh-runtime-unit-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(LogWriterTest, LinesArePartsAndRecordsParseBack) {
+  TempDir dir;
+  const std::string path = dir.path() + "/container.log";
+  auto log = LogWriter::Open(path, 1 << 20, 2);
+  ASSERT_TRUE(log.ok()) << log.status();
+  const absl::Time t = absl::FromUnixSeconds(1796000000);
+  ASSERT_TRUE(log->Write(LogStream::kStdout, "hello\nwor", t).ok());
+  ASSERT_TRUE(log->Write(LogStream::kStderr, "oops\n", t).ok());
+  ASSERT_TRUE(log->Write(LogStream::kStdout, "ld\nunfinished", t).ok());
+  ASSERT_TRUE(log->Flush(t).ok());
+  std::vector<std::string> lines = absl::StrSplit(*ReadFile(path), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "2026-11-30T00:53:20.000000000Z stdout F hello");
+  EXPECT_EQ(lines[1], "2026-11-30T00:53:20.000000000Z stderr F oops");
+  EXPECT_EQ(lines[2], "2026-11-30T00:53:20.000000000Z stdout F world");
+  EXPECT_EQ(lines[3], "2026-11-30T00:53:20.000000000Z stdout P unfinished");
+  auto record = ParseLogRecord(lines[1]);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->stream, LogStream::kStderr);
+  EXPECT_FALSE(record->partial);
+  EXPECT_EQ(record->text, "oops");
+  EXPECT_EQ(record->time, t);
+  EXPECT_FALSE(ParseLogRecord("garbage").ok());
+}
+
+TEST(LogWriterTest, LongLinesAreSplitAndFilesRotate) {
+  TempDir dir;
+  const std::string path = dir.path() + "/container.log";
+  auto log = LogWriter::Open(path, 4096, 3);
+  ASSERT_TRUE(log.ok());
+  const absl::Time t = absl::UnixEpoch();
+  ASSERT_TRUE(
+      log->Write(LogStream::kStdout, std::string(LogWriter::kMaxLine + 10, 'x') + "\n", t).ok());
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(log->Write(LogStream::kStdout, "line of some length\n", t).ok());
+  }
+  EXPECT_TRUE(std::filesystem::exists(path + ".1"));
+  EXPECT_TRUE(std::filesystem::exists(path + ".2"));
+  EXPECT_FALSE(std::filesystem::exists(path + ".3"));  // 3 files in all
+  EXPECT_LE(std::filesystem::file_size(path), 4096u);
+}
+
+TEST(ResolveUserTest, NamesNumbersGroupsAndErrors) {
+  const std::string passwd =
+      "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/bin/false\nbob:x:1000:1000::/:\n";
+  const std::string group = "root:x:0:\nwww:x:33:\nstaff:x:50:bob,www\nbob:x:1000:\n";
+  auto www = ResolveUser("www", passwd, group);
+  ASSERT_TRUE(www.ok()) << www.status();
+  EXPECT_EQ(www->uid, 33u);
+  EXPECT_EQ(www->gid, 33u);
+  EXPECT_THAT(www->additional_gids, ElementsAre(50u));
+  auto mixed = ResolveUser("1000:staff", passwd, group);
+  ASSERT_TRUE(mixed.ok());
+  EXPECT_EQ(mixed->uid, 1000u);
+  EXPECT_EQ(mixed->gid, 50u);
+  auto unknown_uid = ResolveUser("4242", passwd, group);
+  ASSERT_TRUE(unknown_uid.ok());
+  EXPECT_EQ(unknown_uid->gid, 0u);
+  auto missing = ResolveUser("mallory", passwd, group);
+  EXPECT_TRUE(absl::IsNotFound(missing.status()));
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("mallory"));
+  EXPECT_TRUE(absl::IsNotFound(ResolveUser("bob:nogroup", passwd, group).status()));
+}
+
+TEST(ImageConfigTest, CommandEnvAndCwdComeFromTheImageUnlessTheSpecSaysOtherwise) {
+  image::ImageConfig config;
+  config.entrypoint = {"/entry"};
+  config.cmd = {"serve", "--port=80"};
+  config.env = {"PATH=/image/bin", "MODE=image"};
+  config.working_dir = "/srv";
+  ContainerSpec spec;
+  spec.id = "c";
+  spec.process.env = {"MODE=spec"};
+  ASSERT_TRUE(ApplyImageConfig(config, {}, spec).ok());
+  EXPECT_THAT(spec.process.args, ElementsAre("/entry", "serve", "--port=80"));
+  EXPECT_THAT(spec.process.env, ElementsAre("PATH=/image/bin", "MODE=spec"));
+  EXPECT_EQ(spec.process.cwd, "/srv");
+}
+
+TEST(SpecJsonTest, RoundTripKeepsEveryField) {
+  ContainerSpec spec = WithDefaults(ContainerSpec{.id = "web-1", .image = "busybox"});
+  spec.process.args = {"sh", "-c", "echo hi"};
+  spec.process.env = {"A=1"};
+  spec.process.rlimits = {{"RLIMIT_NOFILE", 1024, 2048}};
+  spec.process.oom_score_adj = 100;
+  spec.user = "nobody";
+  spec.mounts = {{"/data", "bind", "/srv/data", {"ro", "rbind"}}};
+  spec.namespaces.push_back({NamespaceType::kNetwork, "/run/netns/pod"});
+  spec.resources.memory_limit = 64 << 20;
+  spec.resources.pids_limit = 100;
+  spec.init = true;
+  spec.etc_hosts = "127.0.0.1 localhost\n";
+  auto back = SpecFromJson(SpecToJson(spec));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(SpecToJson(*back), SpecToJson(spec));
+  EXPECT_EQ(back->user, "nobody");
+  nlohmann::json broken = SpecToJson(spec);
+  broken["mesh"]["seccomp"] = "sometimes";
+  EXPECT_TRUE(absl::IsInvalidArgument(SpecFromJson(broken).status()));
+  broken = SpecToJson(spec);
+  broken["process"]["args"] = 7;
+  EXPECT_TRUE(absl::IsInvalidArgument(SpecFromJson(broken).status()));
+}
+
+TEST(RootfsPlanTest, BadMountsAreClearErrors) {
+  rootfs::RootfsPlan plan;
+  plan.lower_dirs = {"/nonexistent-layer"};
+  EXPECT_TRUE(rootfs::ValidatePlan(plan).ok());
+  auto error_of = [&](Mount m) {
+    plan.mounts = {m};
+    return std::string(rootfs::ValidatePlan(plan).message());
+  };
+  EXPECT_THAT(error_of({"relative", "tmpfs", "", {}}), HasSubstr("absolute path"));
+  EXPECT_THAT(error_of({"/a/../../etc", "tmpfs", "", {}}), HasSubstr("\"..\""));
+  EXPECT_THAT(error_of({"/data", "nfs", "", {}}), HasSubstr("not supported"));
+  EXPECT_THAT(error_of({"/data", "bind", "/does/not/exist", {}}), HasSubstr("does not exist"));
+  EXPECT_THAT(error_of({"/data", "bind", "/tmp", {"size=1m"}}), HasSubstr("tmpfs only"));
+  EXPECT_THAT(error_of({"/data", "tmpfs", "", {"exec-please"}}), HasSubstr("not supported"));
+  plan.mounts.clear();
+  plan.lower_dirs.clear();
+  EXPECT_THAT(std::string(rootfs::ValidatePlan(plan).message()), HasSubstr("no layers"));
+}
+
+}  // namespace
+}  // namespace mesh::runtime
