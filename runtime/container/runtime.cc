@@ -77,12 +77,6 @@ absl::Status ValidateSpec(const ContainerSpec& spec) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, ": working directory ", Quote(spec.process.cwd), " must be an absolute path"));
   }
-  if (spec.process.terminal) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what,
-                     ": a terminal for the container's own process is not supported yet; run the "
-                     "command without one and use exec with a terminal for interactive work"));
-  }
   if (spec.hostname.size() > 64) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": hostname is longer than 64 bytes"));
   }
@@ -257,6 +251,11 @@ absl::StatusOr<std::string> Runtime::Control(const std::string& id,
     return absl::FailedPreconditionError(reply.substr(6));
   }
   return reply;
+}
+
+absl::Status Runtime::Resize(const std::string& id, uint16_t rows, uint16_t cols) {
+  MESH_RETURN_IF_ERROR(ValidateName(NameKind::kContainer, id));
+  return Control(id, absl::StrCat("resize ", rows, " ", cols)).status();
 }
 
 absl::Status Runtime::Start(const std::string& id) {

@@ -42,6 +42,9 @@ class Runtime {
   absl::StatusOr<ContainerState> Create(ContainerSpec spec);
   // Execs the container's command. FailedPrecondition with the reason if the exec fails.
   absl::Status Start(const std::string& id);
+  // Sets the size of the container's terminal (spec.process.terminal). FailedPrecondition if
+  // it has none.
+  absl::Status Resize(const std::string& id, uint16_t rows, uint16_t cols);
   // Sends `signal` to the container's PID 1 (through a pidfd checked against the recorded
   // start time, so a recycled pid is never hit).
   absl::Status Kill(const std::string& id, int signal);

@@ -5,12 +5,14 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,6 +35,7 @@
 #include "nlohmann/json.hpp"
 #include "runtime/container/cgroup_access.h"
 #include "runtime/container/state.h"
+#include "runtime/rootfs/mounts.h"
 #include "runtime/rootfs/rootfs.h"
 #include "runtime/security/process_security.h"
 #include "runtime/shim/log_writer.h"
@@ -132,7 +135,70 @@ struct ChildFds {
   int stdin_fd;
   int stdout_fd;
   int stderr_fd;
+  int console;  // with a terminal: child -> shim, the pty master (SCM_RIGHTS); else -1
 };
+
+// Sends `fd` over the unix socket `sock`.
+bool SendFd(int sock, int fd) {
+  char byte = 't';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1;
+}
+
+// Receives an fd sent with SendFd; invalid on failure.
+UniqueFd ReceiveFd(int sock) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return UniqueFd();
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) return UniqueFd();
+  int fd = -1;
+  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+  return UniqueFd(fd);
+}
+
+// In the container, after pivot_root and setsid: a pty of the container's own devpts becomes
+// the controlling terminal and stdio, its peer is bound over /dev/console, and the master goes
+// to the shim.
+absl::Status SetUpConsole(int console_socket) {
+  UniqueFd master(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+  int unlock = 0;
+  if (!master.valid() || ioctl(master.get(), TIOCSPTLCK, &unlock) != 0) {
+    return mesh::ErrnoToStatus(errno, "open a pty for the console");
+  }
+  // TIOCGPTPEER opens the peer without a path lookup.
+  UniqueFd peer(ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!peer.valid()) return mesh::ErrnoToStatus(errno, "open the console's peer");
+  UniqueFd console(open("/dev/console", O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!console.valid()) return mesh::ErrnoToStatus(errno, "open /dev/console");
+  MESH_ASSIGN_OR_RETURN(UniqueFd tree, rootfs::CloneMount(peer.get(), "", false));
+  MESH_RETURN_IF_ERROR(rootfs::MoveMount(tree.get(), console.get(), "/dev/console"));
+  if (!SendFd(console_socket, master.get())) {
+    return mesh::ErrnoToStatus(errno, "hand the console to the shim");
+  }
+  if (ioctl(peer.get(), TIOCSCTTY, 0) != 0 || dup2(peer.get(), 0) < 0 || dup2(peer.get(), 1) < 0 ||
+      dup2(peer.get(), 2) < 0) {
+    return mesh::ErrnoToStatus(errno, "make the console the controlling terminal");
+  }
+  return absl::OkStatus();
+}
 
 // The container's first process, from clone to execve. Never returns.
 [[noreturn]] void ContainerChild(const ShimConfig& config, const rootfs::RootfsPlan& plan,
@@ -144,15 +210,18 @@ struct ChildFds {
   // Only what the child needs stays open: stdio on 0-2, the sync pipe on 3, the report pipe
   // on 4 (both close-on-exec). Anything else of the shim's (its report pipe to the runtime,
   // the log) must not be held by the container.
-  constexpr int kSync = 3, kReport = 4;
+  // With a terminal, the console socket on 5.
+  constexpr int kSync = 3, kReport = 4, kConsole = 5;
   const int sync_high = fcntl(fds.sync_read, F_DUPFD_CLOEXEC, 1000);
   const int report_high = fcntl(fds.report, F_DUPFD_CLOEXEC, 1000);
+  const int console_high = fds.console >= 0 ? fcntl(fds.console, F_DUPFD_CLOEXEC, 1000) : -1;
   if (sync_high < 0 || report_high < 0 || dup2(fds.stdin_fd, 0) < 0 || dup2(fds.stdout_fd, 1) < 0 ||
       dup2(fds.stderr_fd, 2) < 0 || dup3(sync_high, kSync, O_CLOEXEC) < 0 ||
-      dup3(report_high, kReport, O_CLOEXEC) < 0) {
+      dup3(report_high, kReport, O_CLOEXEC) < 0 ||
+      (console_high >= 0 && dup3(console_high, kConsole, O_CLOEXEC) < 0)) {
     _exit(126);
   }
-  syscall(SYS_close_range, kReport + 1, ~0U, 0);
+  syscall(SYS_close_range, (console_high >= 0 ? kConsole : kReport) + 1, ~0U, 0);
   auto fail = [&](const absl::Status& status) {
     WriteAllBestEffort(kReport, absl::StrCat("E", status.message()));
     _exit(127);
@@ -179,6 +248,10 @@ struct ChildFds {
   if (absl::Status s = rootfs::MountRootfs(plan); !s.ok()) fail(s);
   if (absl::Status s = rootfs::PivotRoot(plan.rootfs); !s.ok()) fail(s);
   if (setsid() < 0) fail(mesh::ErrnoToStatus(errno, "setsid"));
+  if (console_high >= 0) {
+    if (absl::Status s = SetUpConsole(kConsole); !s.ok()) fail(s);
+    close(kConsole);
+  }
   WriteAllBestEffort(kReport, "r");
   if (!ReadByte(kSync, 's')) _exit(1);
 
@@ -240,6 +313,7 @@ class Shim {
   UniqueFd stdout_read_;
   UniqueFd stderr_read_;
   UniqueFd control_;
+  UniqueFd console_;  // the pty master, with a terminal
   std::optional<LogWriter> log_;
   bool done_ = false;
 
@@ -284,6 +358,15 @@ absl::Status Shim::Create() {
   MESH_ASSIGN_OR_RETURN(Pipe report, Pipe::Make());
   MESH_ASSIGN_OR_RETURN(Pipe out, Pipe::Make());
   MESH_ASSIGN_OR_RETURN(Pipe err, Pipe::Make());
+  UniqueFd console_shim, console_child;
+  if (spec.process.terminal) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+      return mesh::ErrnoToStatus(errno, "console socket");
+    }
+    console_shim = UniqueFd(pair[0]);
+    console_child = UniqueFd(pair[1]);
+  }
   UniqueFd null(open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!null.valid()) return mesh::ErrnoToStatus(errno, "open /dev/null");
 
@@ -319,7 +402,7 @@ absl::Status Shim::Create() {
   if (pid == 0) {
     ContainerChild(config_, plan, prepared,
                    ChildFds{sync.read.get(), report.write.get(), null.get(), out.write.get(),
-                            err.write.get()});
+                            err.write.get(), console_child.get()});
   }
   init_pidfd_ = UniqueFd(pidfd);
   // From here on a failure must take the child with it: closing the sync pipe ends it (it
@@ -332,6 +415,7 @@ absl::Status Shim::Create() {
   report.write.Reset();
   out.write.Reset();
   err.write.Reset();
+  console_child.Reset();
   if (absl::Status s = cgroup_->AddProcess(static_cast<pid_t>(pid)); !s.ok()) {
     kill_child();
     return s;
@@ -361,6 +445,16 @@ absl::Status Shim::Create() {
   report_read_ = std::move(report.read);
   stdout_read_ = std::move(out.read);
   stderr_read_ = std::move(err.read);
+  if (console_shim.valid()) {
+    // The console's output is the container's stdout; the pipes stay unused.
+    console_ = ReceiveFd(console_shim.get());
+    if (!console_.valid()) {
+      kill_child();
+      return absl::InternalError(absl::StrCat("container \"", spec.id, "\": no console"));
+    }
+    stdout_read_ = UniqueFd(dup(console_.get()));
+    stderr_read_.Reset();
+  }
 
   // The control socket: a path in the container's run dir (never an abstract socket,
   // containerd CVE-2020-15257), 0600.
@@ -422,6 +516,21 @@ std::string Shim::Handle(const std::string& command) {
     return "ok";
   }
   if (words[0] == "state") return StateToJson(state_).dump();
+  if (words[0] == "resize" && words.size() == 3) {
+    if (!console_.valid()) return "error the container has no terminal";
+    uint32_t rows = 0, cols = 0;
+    if (!absl::SimpleAtoi(words[1], &rows) || !absl::SimpleAtoi(words[2], &cols) || rows > 0xffff ||
+        cols > 0xffff) {
+      return "error bad size";
+    }
+    winsize ws{};
+    ws.ws_row = static_cast<uint16_t>(rows);
+    ws.ws_col = static_cast<uint16_t>(cols);
+    if (ioctl(console_.get(), TIOCSWINSZ, &ws) != 0) {
+      return absl::StrCat("error resize: ", strerror(errno));
+    }
+    return "ok";
+  }
   return absl::StrCat("error unknown command \"", words[0], "\"");
 }
 

@@ -468,5 +468,48 @@ TEST_F(ContainerTest, OnlyStdioReachesTheContainerAndCwdCannotEscape) {
   ASSERT_TRUE(runtime_->Delete("cwd-link").ok());
 }
 
+// A terminal for the container's own process: a pty of its devpts is its controlling terminal
+// and /dev/console, its output lands in the log, and its size can be changed.
+TEST_F(ContainerTest, TerminalForTheContainersOwnProcess) {
+  ContainerSpec spec = Spec("tty", {"sh", "-c",
+                                    "tty; test -c /dev/console && echo console; "
+                                    "sleep 0.5; stty size"});
+  spec.process.terminal = true;
+  ASSERT_TRUE(runtime_->Create(spec).ok());
+  ASSERT_TRUE(runtime_->Resize("tty", 40, 120).ok());
+  ASSERT_TRUE(runtime_->Start("tty").ok());
+  auto done = runtime_->Wait("tty", absl::Seconds(30));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->exit_code, 0);
+  const std::string out = Output("tty");
+  EXPECT_THAT(out, HasSubstr("/dev/pts/0"));
+  EXPECT_THAT(out, HasSubstr("console"));
+  EXPECT_THAT(out, HasSubstr("40 120"));
+  ASSERT_TRUE(runtime_->Delete("tty").ok());
+}
+
+// TESTING.md 9 (CVE-2019-5736): while exec runs 100 times, the container tries to write
+// through /proc/PID/exe of every process it can see (the exec helper among them while it is
+// there); the runtime's binary stays byte-identical.
+TEST_F(ContainerTest, RuntimeBinaryNotWritableFromInsideWhileExecRuns) {
+  const std::string shim_before = *ReadFile(MESH_SHIM_PATH);
+  ASSERT_TRUE(runtime_
+                  ->Create(Spec("attacker", {"sh", "-c",
+                                             "while :; do for p in /proc/[0-9]*; do "
+                                             "(echo x >> $p/exe) 2>/dev/null && echo WROTE $p; "
+                                             "done; done"}))
+                  .ok());
+  ASSERT_TRUE(runtime_->Start("attacker").ok());
+  for (int i = 0; i < 100; ++i) {
+    auto status = runtime_->Exec("attacker", {.args = {"true"}, .env = {"PATH=/bin"}}, {});
+    ASSERT_TRUE(status.ok()) << status.status();
+    ASSERT_EQ(status->code, 0) << "round " << i;
+  }
+  ASSERT_TRUE(runtime_->Stop("attacker", absl::Milliseconds(100)).ok());
+  EXPECT_TRUE(*ReadFile(MESH_SHIM_PATH) == shim_before) << "mesh-shim changed";
+  EXPECT_THAT(Output("attacker"), Not(HasSubstr("WROTE")));
+  ASSERT_TRUE(runtime_->Delete("attacker").ok());
+}
+
 }  // namespace
 }  // namespace mesh::runtime
