@@ -22,7 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/unique_fd.h"
-#include "bench/percentiles.h"
+#include "bench/bench_util.h"
 #include "gtest/gtest.h"
 #include "netplane/network/network_manager.h"
 #include "tests/support/sandbox.h"
@@ -48,9 +48,9 @@ UniqueFd NewNetns() {
 
 std::string PathOf(const UniqueFd& fd) { return absl::StrCat("/proc/self/fd/", fd.get()); }
 
-// Waits until both CPUs are idle-ish: the kernel tears namespaces down asynchronously
-// (NOTES.md), which would otherwise bleed into the next phase.
-void Settle() { std::this_thread::sleep_for(std::chrono::seconds(2)); }
+// Between phases, and before measuring: the kernel's background namespace teardown (NOTES.md)
+// must not bleed into the next phase.
+void Settle() { ::mesh::bench::WaitForIdleCpus(); }
 
 TEST(NetplaneBench, AttachDetachPublishWithNExisting) {
   MESH_REQUIRE_ROOT();

@@ -24,7 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "base/atomic_file.h"
 #include "base/child_process.h"
-#include "bench/percentiles.h"
+#include "bench/bench_util.h"
 #include "gtest/gtest.h"
 #include "runtime/container/runtime.h"
 #include "tests/support/busybox_layer.h"
@@ -36,27 +36,9 @@ namespace {
 using ::mesh::bench::Ms;
 using ::mesh::bench::Percentiles;
 using ::mesh::bench::Summarize;
+using ::mesh::bench::WaitForIdleCpus;
 
 constexpr int kContainers = 100;
-
-// Waits (up to 60 s) until the CPUs are at least 90% idle over 500 ms.
-void WaitForIdleCpus() {
-  auto sample = [] {
-    std::ifstream stat("/proc/stat");
-    std::string cpu;
-    uint64_t v[8] = {};
-    stat >> cpu >> v[0] >> v[1] >> v[2] >> v[3] >> v[4] >> v[5] >> v[6] >> v[7];
-    uint64_t total = 0;
-    for (uint64_t x : v) total += x;
-    return std::pair<uint64_t, uint64_t>(v[3] + v[4], total);
-  };
-  for (int i = 0; i < 120; ++i) {
-    auto [idle0, total0] = sample();
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    auto [idle1, total1] = sample();
-    if (total1 > total0 && (idle1 - idle0) * 10 >= (total1 - total0) * 9) return;
-  }
-}
 
 uint64_t RssKib(pid_t pid) {
   auto status = ReadFile(absl::StrCat("/proc/", pid, "/status"));

@@ -237,25 +237,29 @@ absl::Status LibnlRtnlOps::DeleteLinkGroup(uint32_t group) {
   return NlErrorToStatus(err, what);
 }
 
-absl::Status LibnlRtnlOps::SetHairpin(int port_index, bool on) {
-  const std::string what = absl::StrCat("set hairpin mode of bridge port ", port_index);
-  // libnl has no setter for IFLA_BRPORT_MODE; build the AF_BRIDGE RTM_SETLINK by hand, as
-  // `bridge link set dev PORT hairpin on` does.
-  NlPtr<nl_msg> msg(nlmsg_alloc_simple(RTM_SETLINK, NLM_F_REQUEST));
+absl::Status LibnlRtnlOps::SetHairpin(absl::string_view port, bool on) {
+  const std::string what = absl::StrCat("set hairpin mode of bridge port \"", port, "\"");
+  MESH_RETURN_IF_ERROR(CheckIfName(port, what));
+  // By name, as `ip link set dev PORT type bridge_slave hairpin on` does: the port's bridge
+  // options as IFLA_INFO_SLAVE_DATA, so no lookup of its index is needed first. libnl has no
+  // setter for IFLA_BRPORT_MODE, so the request is built by hand.
+  NlPtr<nl_msg> msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK));
   if (!msg) return absl::ResourceExhaustedError(what);
   ifinfomsg ifi{};
-  ifi.ifi_family = AF_BRIDGE;
-  ifi.ifi_index = port_index;
-  nlattr* protinfo = nullptr;
-  if (nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
-      (protinfo = nla_nest_start(msg.get(), IFLA_PROTINFO | NLA_F_NESTED)) == nullptr ||
-      nla_put_u8(msg.get(), IFLA_BRPORT_MODE, on ? 1 : 0) < 0) {
-    return absl::InternalError(absl::StrCat(what, ": message too long"));
-  }
-  nla_nest_end(msg.get(), protinfo);
+  ifi.ifi_family = AF_UNSPEC;
+  const std::string name(port);
+  bool built = nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) >= 0 &&
+               nla_put_string(msg.get(), IFLA_IFNAME, name.c_str()) >= 0;
+  nlattr* info = built ? nla_nest_start(msg.get(), IFLA_LINKINFO) : nullptr;
+  built = info != nullptr && nla_put_string(msg.get(), IFLA_INFO_SLAVE_KIND, "bridge") >= 0;
+  nlattr* data = built ? nla_nest_start(msg.get(), IFLA_INFO_SLAVE_DATA) : nullptr;
+  built = data != nullptr && nla_put_u8(msg.get(), IFLA_BRPORT_MODE, on ? 1 : 0) >= 0 &&
+          nla_nest_end(msg.get(), data) >= 0 && nla_nest_end(msg.get(), info) >= 0;
+  if (!built) return absl::InternalError(absl::StrCat(what, ": cannot build the request"));
   absl::MutexLock lock(&mu_);
-  // nl_send_sync takes the message and frees it, whatever happens.
-  return NlErrorToStatus(nl_send_sync(sock_.get(), msg.release()), what);
+  int err = nl_send_auto(sock_.get(), msg.get());
+  if (err >= 0) err = nl_wait_for_ack(sock_.get());
+  return NlErrorToStatus(err, what);
 }
 
 absl::Status LibnlRtnlOps::AddAddress(int ifindex, const ipam::IpAddress& address,

@@ -28,7 +28,7 @@ class LibnlRtnlOps : public RtnlOps {
   absl::Status SetLinkUp(absl::string_view name) override;
   absl::Status RetireLink(absl::string_view name, uint32_t group) override;
   absl::Status DeleteLinkGroup(uint32_t group) override;
-  absl::Status SetHairpin(int port_index, bool on) override;
+  absl::Status SetHairpin(absl::string_view port, bool on) override;
   absl::Status AddAddress(int ifindex, const ipam::IpAddress& address, int prefix_length) override;
   absl::Status AddDefaultRoute(const ipam::IpAddress& gateway, int ifindex) override;
   absl::StatusOr<std::vector<ipam::IpPrefix>> ListRouteDestinations(ipam::Family family) override;

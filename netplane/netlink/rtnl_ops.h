@@ -71,7 +71,7 @@ class RtnlOps {
   virtual absl::Status DeleteLinkGroup(uint32_t group) = 0;
   // Hairpin mode of a bridge port (IFLA_BRPORT_MODE): lets a frame leave through the port it
   // came in on, which a container reaching its own published port through the host needs.
-  virtual absl::Status SetHairpin(int port_index, bool on) = 0;
+  virtual absl::Status SetHairpin(absl::string_view port, bool on) = 0;
 
   virtual absl::Status AddAddress(int ifindex, const ipam::IpAddress& address,
                                   int prefix_length) = 0;

@@ -361,9 +361,11 @@ absl::Status NetworkManager::CheckPortsFree(const std::vector<PortMapping>& port
 }
 
 std::string NetworkManager::NextIfname(absl::string_view container_id) const {
+  // The container's attachments are one range of the map (keys sort by container first).
   std::set<std::string> used;
-  for (const auto& [key, attachment] : attachments_) {
-    if (key.first == container_id) used.insert(attachment.ifname);
+  for (auto it = attachments_.lower_bound({std::string(container_id), ""});
+       it != attachments_.end() && it->first.first == container_id; ++it) {
+    used.insert(it->second.ifname);
   }
   for (int i = 0;; ++i) {
     std::string name = absl::StrCat("eth", i);
@@ -421,9 +423,12 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
   result.mac = MacToString(mac);
   result.prefix_length = network.info.config.subnet->length();
   result.gateway = *network.info.config.gateway;
-  result.default_route = request.default_route.value_or(std::none_of(
-      attachments_.begin(), attachments_.end(),
-      [&](auto& a) { return a.first.first == request.container_id && a.second.default_route; }));
+  bool has_default_route = false;
+  for (auto it = attachments_.lower_bound({request.container_id, ""});
+       it != attachments_.end() && it->first.first == request.container_id; ++it) {
+    has_default_route = has_default_route || it->second.default_route;
+  }
+  result.default_route = request.default_route.value_or(!has_default_route);
   result.ports = request.ports;
 
   // Order: lease, veth pair (host end on the bridge, peer born in the container's namespace),
@@ -495,9 +500,8 @@ absl::Status NetworkManager::PlumbAttachment(const Network& network, const Attac
   // Deleting the host end takes the peer (and its addresses and routes) with it.
   undo.Push([this, name = veth.name] { host_->DeleteLink(name).IgnoreError(); });
 
-  MESH_ASSIGN_OR_RETURN(netlink::LinkInfo host_end, host_->GetLink(veth.name));
   MESH_RETURN_IF_ERROR(host_->DisableIpv6(veth.name));
-  MESH_RETURN_IF_ERROR(host_->SetHairpin(host_end.index, true));
+  MESH_RETURN_IF_ERROR(host_->SetHairpin(veth.name, true));
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::RtnlOps> inside, open_in_netns_(netns));
   MESH_RETURN_IF_ERROR(inside->SetLinkUp("lo"));
   MESH_RETURN_IF_ERROR(inside->DisableIpv6(result.ifname));  // IPv4 networks, like Docker's
@@ -680,8 +684,7 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
         ipam_->Allocate(a.network, LeaseOwner(a.container_id, a.ifname), a.address);
     collect(Annotate(lease.status(), what));
     if (present.contains(a.host_ifname)) {
-      absl::StatusOr<netlink::LinkInfo> host_end = host_->GetLink(a.host_ifname);
-      if (host_end.ok()) collect(Annotate(host_->SetHairpin(host_end->index, true), what));
+      collect(Annotate(host_->SetHairpin(a.host_ifname, true), what));
       continue;
     }
     absl::StatusOr<NamespaceHandle> netns = NamespaceHandle::Open(a.netns_path, CLONE_NEWNET);

@@ -113,15 +113,16 @@ class FakeRtnlOps : public netlink::RtnlOps {
     it->second.up = true;
     return absl::OkStatus();
   }
-  absl::Status SetHairpin(int port_index, bool on) override {
+  absl::Status SetHairpin(absl::string_view port, bool on) override {
     absl::MutexLock lock(&k_->mu_);
     if (absl::Status s = k_->Enter("SetHairpin"); !s.ok()) return s;
-    const netlink::LinkInfo* link = ByIndex(Ns(), port_index);
-    if (link == nullptr || link->master == 0) return mesh::ErrnoToStatus(EOPNOTSUPP, "set hairpin");
+    auto it = Ns().links.find(std::string(port));
+    if (it == Ns().links.end()) return mesh::ErrnoToStatus(ENODEV, "set hairpin");
+    if (it->second.master == 0) return mesh::ErrnoToStatus(EOPNOTSUPP, "set hairpin");
     if (on) {
-      Ns().hairpin[port_index] = link->name;
+      Ns().hairpin[it->second.index] = it->second.name;
     } else {
-      Ns().hairpin.erase(port_index);
+      Ns().hairpin.erase(it->second.index);
     }
     return absl::OkStatus();
   }
