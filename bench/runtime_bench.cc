@@ -26,6 +26,7 @@
 #include "base/child_process.h"
 #include "bench/bench_util.h"
 #include "gtest/gtest.h"
+#include "runtime/container/cgroup_access.h"
 #include "runtime/container/runtime.h"
 #include "tests/support/busybox_layer.h"
 #include "tests/support/sandbox.h"
@@ -100,6 +101,11 @@ TEST(RuntimeBench, StartLatencyAndShimMemory) {
     run.push_back(Ms(std::chrono::steady_clock::now() - t0));
     ASSERT_TRUE(done.ok() && done->exit_code == 0);
     ASSERT_TRUE(runtime.Delete(id).ok());
+  }
+
+  // The bench's cgroup parent goes too (each container's cgroup went with its Delete).
+  if (auto driver = HostCgroupDriver("mesh-test-bench"); driver.ok()) {
+    EXPECT_TRUE((*driver)->RemoveParent().ok());
   }
 
   const Percentiles s = Summarize(start), r = Summarize(run);
