@@ -21,19 +21,19 @@ std::pair<std::string, std::string> SplitDirBase(const std::string& path) {
   return {path.substr(0, slash), path.substr(slash + 1)};
 }
 
-absl::Status WriteAll(int fd, absl::string_view data, const std::string& what) {
+}  // namespace
+
+absl::Status WriteAll(int fd, absl::string_view data, absl::string_view what) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoToStatus(errno, what);
+      return mesh::ErrnoToStatus(errno, what);
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents, mode_t mode) {
   auto [dir, base] = SplitDirBase(path);

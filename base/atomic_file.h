@@ -18,6 +18,10 @@ namespace mesh {
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
                                  mode_t mode = 0644);
 
+// Writes all of `data` to `fd`, retrying short writes and EINTR; `what` names the target in
+// the error. Allocates only on error, so a forked child may call it.
+absl::Status WriteAll(int fd, absl::string_view data, absl::string_view what);
+
 // Reads a whole file. NotFound if it does not exist.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 

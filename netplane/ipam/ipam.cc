@@ -237,20 +237,6 @@ absl::StatusOr<Replay> ReplayJournal(absl::string_view journal, uint64_t snapsho
   return replay;
 }
 
-absl::Status WriteAll(int fd, absl::string_view data, const std::string& what) {
-  // One write() in practice: a regular file takes all of a small write unless the disk or
-  // RLIMIT_FSIZE runs out, and then the next call reports why.
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoToStatus(errno, what);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 std::string PoolToJson(const Pool& pool, uint64_t seq) {

@@ -33,14 +33,9 @@ namespace mesh::runtime {
 namespace shim {
 namespace {
 
+// Best effort: the caller's terminal or pipe may be gone.
 void WriteAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
+  mesh::WriteAll(fd, absl::string_view(data, size), "stdio").IgnoreError();
 }
 
 int Fail(int code, const absl::Status& status) {

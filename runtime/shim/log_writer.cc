@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "base/atomic_file.h"
 #include "base/errno_status.h"
 #include "base/status_macros.h"
 
@@ -15,18 +16,6 @@ namespace mesh::runtime {
 namespace {
 
 const char* StreamName(LogStream s) { return s == LogStream::kStdout ? "stdout" : "stderr"; }
-
-absl::Status WriteAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return mesh::ErrnoToStatus(errno, "write the container log");
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -77,7 +66,7 @@ absl::Status LogWriter::Record(LogStream stream, bool partial, absl::string_view
       absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E9SZ", now, absl::UTCTimeZone()), " ",
                    StreamName(stream), partial ? " P " : " F ", line, "\n");
   if (size_ > 0 && size_ + record.size() > max_size_) MESH_RETURN_IF_ERROR(Rotate());
-  MESH_RETURN_IF_ERROR(WriteAll(fd_.get(), record));
+  MESH_RETURN_IF_ERROR(WriteAll(fd_.get(), record, "write the container log"));
   size_ += record.size();
   return absl::OkStatus();
 }

@@ -54,13 +54,9 @@ struct Pipe {
   }
 };
 
+// Best effort: the other end reads what arrived, or sees the pipe close.
 void WriteAllBestEffort(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
+  WriteAll(fd, data, "pipe").IgnoreError();
 }
 
 // Reads until EOF; what the other end wrote.
