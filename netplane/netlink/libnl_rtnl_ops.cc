@@ -202,14 +202,14 @@ absl::Status LibnlRtnlOps::SetLinkUp(absl::string_view name) {
   return NlErrorToStatus(rtnl_link_change(sock_.get(), orig.get(), change.get(), 0), what);
 }
 
-absl::Status LibnlRtnlOps::RetireLink(absl::string_view name, uint32_t group) {
+absl::Status LibnlRtnlOps::RetireLink(absl::string_view name, uint32_t group, bool down) {
   const std::string what = absl::StrCat("retire link \"", name, "\"");
   MESH_RETURN_IF_ERROR(CheckIfName(name, what));
   // No lookup first: with index 0 the kernel finds the link by the name in the change itself.
   NlPtr<rtnl_link> orig(rtnl_link_alloc());
   NlPtr<rtnl_link> change(rtnl_link_alloc());
   rtnl_link_set_name(change.get(), std::string(name).c_str());
-  rtnl_link_unset_flags(change.get(), IFF_UP);
+  if (down) rtnl_link_unset_flags(change.get(), IFF_UP);
   rtnl_link_set_group(change.get(), group);
   absl::MutexLock lock(&mu_);
   int err = rtnl_link_change(sock_.get(), orig.get(), change.get(), 0);

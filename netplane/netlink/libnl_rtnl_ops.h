@@ -26,7 +26,7 @@ class LibnlRtnlOps : public RtnlOps {
   absl::Status CreateVeth(const VethSpec& spec) override;
   absl::Status DeleteLink(absl::string_view name) override;
   absl::Status SetLinkUp(absl::string_view name) override;
-  absl::Status RetireLink(absl::string_view name, uint32_t group) override;
+  absl::Status RetireLink(absl::string_view name, uint32_t group, bool down) override;
   absl::Status DeleteLinkGroup(uint32_t group) override;
   absl::Status SetHairpin(absl::string_view port, bool on) override;
   absl::Status AddAddress(int ifindex, const ipam::IpAddress& address, int prefix_length) override;

@@ -64,9 +64,11 @@ class RtnlOps {
   virtual absl::Status CreateVeth(const VethSpec& spec) = 0;
   virtual absl::Status DeleteLink(absl::string_view name) = 0;
   virtual absl::Status SetLinkUp(absl::string_view name) = 0;
-  // Sets the link down and moves it into link group `group`, in one request; succeeds when the
-  // link is already gone. A down veth end carries nothing: the pair is out of service at once.
-  virtual absl::Status RetireLink(absl::string_view name, uint32_t group) = 0;
+  // Moves the link into link group `group` and, with `down`, sets it down, in one request;
+  // succeeds when the link is already gone. A down veth end carries nothing, but setting a
+  // bridge port down costs work that grows with the bridge's ports (state selection, a
+  // forwarding-database flush): callers that cut the link off otherwise leave it up.
+  virtual absl::Status RetireLink(absl::string_view name, uint32_t group, bool down) = 0;
   // Deletes every link of group `group` (not 0) in one request; succeeds when there is none.
   virtual absl::Status DeleteLinkGroup(uint32_t group) = 0;
   // Hairpin mode of a bridge port (IFLA_BRPORT_MODE): lets a frame leave through the port it

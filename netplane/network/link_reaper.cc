@@ -7,8 +7,8 @@
 
 namespace mesh::netplane {
 
-LinkReaper::LinkReaper(std::unique_ptr<netlink::RtnlOps> ops, FlowFlusher flush_flows)
-    : ops_(std::move(ops)), flush_flows_(std::move(flush_flows)), thread_([this] { Run(); }) {}
+LinkReaper::LinkReaper(std::unique_ptr<netlink::RtnlOps> ops, AfterDelete after_delete)
+    : ops_(std::move(ops)), after_delete_(std::move(after_delete)), thread_([this] { Run(); }) {}
 
 LinkReaper::~LinkReaper() {
   {
@@ -96,11 +96,13 @@ void LinkReaper::Run() {
         }
       }
     }
+    std::vector<std::string> names;
     std::vector<netfilter::ProtoPort> stale_flows;
     for (const Entry& e : batch) {
+      names.push_back(e.name);
       stale_flows.insert(stale_flows.end(), e.stale_flows.begin(), e.stale_flows.end());
     }
-    if (!stale_flows.empty() && flush_flows_) flush_flows_(stale_flows);
+    if (after_delete_) after_delete_(names, stale_flows);
     for (Entry& e : batch) {
       if (e.then) e.then();
     }

@@ -20,8 +20,8 @@ namespace mesh::netplane {
 // Deletes links that mesh has taken out of service, in the background and many per kernel
 // call. Deleting a veth pair costs the caller about 15 ms here, nearly all of it waiting for
 // RCU grace periods in the kernel; one group delete of 50 pairs costs about 30 ms. So a detach
-// only retires the host end (down, into kRetiredLinkGroup: one fast request, after which the
-// pair carries nothing) and the reaper deletes the whole group soon after.
+// only retires the host end (into kRetiredLinkGroup, after cutting it off in nftables: one
+// fast request each) and the reaper deletes the whole group soon after.
 //
 // A retired link still holds its names until it is reaped: the host end's name in the host
 // namespace and the peer's name (eth0, ...) in the container's. A caller about to create a
@@ -37,9 +37,12 @@ class LinkReaper {
  public:
   // `ops`: its own rtnetlink handle on the namespace of the retired links (the reaper's
   // thread must not queue behind the caller's calls on a shared socket).
-  // `flush_flows`: drops conntrack entries of host ports (one walk for a whole batch).
-  using FlowFlusher = std::function<void(const std::vector<netfilter::ProtoPort>&)>;
-  LinkReaper(std::unique_ptr<netlink::RtnlOps> ops, FlowFlusher flush_flows);
+  // `after_delete`: runs once per batch, after its links are gone and before any entry's
+  // `then`, with the batch's link names and the stale flows of all its entries (to undo the
+  // cut-off and drop conntrack entries of host ports in one go).
+  using AfterDelete = std::function<void(const std::vector<std::string>& names,
+                                         const std::vector<netfilter::ProtoPort>& stale_flows)>;
+  LinkReaper(std::unique_ptr<netlink::RtnlOps> ops, AfterDelete after_delete);
   // Reaps what is pending, then stops.
   ~LinkReaper();
   LinkReaper(const LinkReaper&) = delete;
@@ -47,8 +50,8 @@ class LinkReaper {
 
   // `name` has been retired (RtnlOps::RetireLink with kRetiredLinkGroup); its peer, if any,
   // lives in the network namespace with inode `peer_netns` (0: none). Once the link is gone,
-  // the reaper's thread flushes the conntrack entries of `stale_flows` and then runs `then`
-  // (what must follow: freeing its address). The entry is pending until `then` has returned.
+  // the reaper's thread passes `stale_flows` to `after_delete` and then runs `then` (what must
+  // follow: freeing its address). The entry is pending until `then` has returned.
   void Schedule(std::string name, uint64_t peer_netns,
                 std::vector<netfilter::ProtoPort> stale_flows, std::function<void()> then);
   // Blocks until no retired link named `name`, and none with a peer in `peer_netns` (unless
@@ -79,7 +82,7 @@ class LinkReaper {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::unique_ptr<netlink::RtnlOps> ops_;
-  const FlowFlusher flush_flows_;
+  const AfterDelete after_delete_;
   mutable absl::Mutex mu_;
   absl::CondVar changed_;
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);    // waiting for the next batch

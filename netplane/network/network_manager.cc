@@ -140,20 +140,51 @@ NetworkManager::NetworkManager(NetworkManagerOptions options,
       open_in_netns_(std::move(open_in_netns)),
       reaper_(reaper_ops ? std::make_unique<LinkReaper>(
                                std::move(reaper_ops),
-                               [this](const std::vector<netfilter::ProtoPort>& ports) {
-                                 if (!flush_conntrack_) return;
-                                 if (absl::StatusOr<int> n = flush_conntrack_(ports); !n.ok()) {
-                                   MESH_LOG(Warning) << n.status();
-                                 }
+                               [this](const std::vector<std::string>& host_ends,
+                                      const std::vector<netfilter::ProtoPort>& stale_flows) {
+                                 AfterPairsDeleted(host_ends, stale_flows);
                                })
                          : nullptr) {}
 
 absl::Status NetworkManager::EnsureNftTable() {
   if (nft_ready_) return absl::OkStatus();
-  MESH_RETURN_IF_ERROR(
-      Annotate(nft_->Apply(nft::FullRebuild(NftStateLocked())), "create mesh's nftables table"));
+  MESH_RETURN_IF_ERROR(Annotate(RebuildNftTables(), "create mesh's nftables tables"));
   nft_ready_ = true;
   return absl::OkStatus();
+}
+
+absl::Status NetworkManager::RebuildNftTables() {
+  // Under retired_mu_ from the snapshot to the commit: the reaper cannot release a name in
+  // between, which this rebuild would then put back.
+  absl::MutexLock lock(&retired_mu_);
+  return nft_->Apply(nft::FullRebuild(NftStateLocked()));
+}
+
+absl::Status NetworkManager::ReleaseRetired(const std::vector<std::string>& host_ends) {
+  std::vector<std::string> ours;
+  for (const std::string& name : host_ends) {
+    if (retired_.contains(name)) ours.push_back(name);
+  }
+  if (ours.empty()) return absl::OkStatus();
+  MESH_RETURN_IF_ERROR(Annotate(nft_->Apply(nft::ReleasePorts(ours)),
+                                absl::StrCat("end the cut-off of ", absl::StrJoin(ours, ", "))));
+  for (const std::string& name : ours) retired_.erase(name);
+  return absl::OkStatus();
+}
+
+void NetworkManager::AfterPairsDeleted(const std::vector<std::string>& host_ends,
+                                       const std::vector<netfilter::ProtoPort>& stale_flows) {
+  {
+    absl::MutexLock lock(&retired_mu_);
+    if (absl::Status s = ReleaseRetired(host_ends); !s.ok()) {
+      // Harmless until one of the names comes back: Attach retries it then.
+      MESH_LOG(Warning) << s;
+    }
+  }
+  if (stale_flows.empty() || !flush_conntrack_) return;
+  if (absl::StatusOr<int> n = flush_conntrack_(stale_flows); !n.ok()) {
+    MESH_LOG(Warning) << n.status();
+  }
 }
 
 nft::NetworkEntry NetworkManager::NftNetwork(const Network& network) const {
@@ -200,11 +231,13 @@ nft::DesiredState NetworkManager::NftStateLocked() const {
       state.ports.push_back(std::move(e));
     }
   }
+  state.retired_ports.assign(retired_.begin(), retired_.end());
   return state;
 }
 
 nft::DesiredState NetworkManager::NftState() const {
   absl::MutexLock lock(&mu_);
+  absl::MutexLock retired_lock(&retired_mu_);
   return NftStateLocked();
 }
 
@@ -320,7 +353,10 @@ absl::Status NetworkManager::DeleteNetwork(absl::string_view name) {
   networks_.erase(it);
   if (networks_.empty()) {
     // Nothing left to program: mesh leaves no table behind (it comes back with a network).
+    // Every detached pair is deleted by now (AwaitAll above): no cut-off is needed either.
+    absl::MutexLock retired_lock(&retired_mu_);
     errors.Add(nft_->Apply(nft::DeleteTable()));
+    retired_.clear();
     nft_ready_ = false;
   }
   MESH_RETURN_IF_ERROR(errors.ToStatus(what));
@@ -410,7 +446,11 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
   if (reaper_ && ports_in_use + reaper_->Pending() >= kMaxBridgePorts) reaper_->AwaitAll();
   // A pair detached moments ago may still hold the host end's name or a name in this netns.
   if (reaper_) {
-    reaper_->AwaitReaped(VethHostName(request.container_id, request.network), netns->inode());
+    const std::string host_end = VethHostName(request.container_id, request.network);
+    reaper_->AwaitReaped(host_end, netns->inode());
+    // Normally released by the reaper already; left over only if that failed.
+    absl::MutexLock retired_lock(&retired_mu_);
+    MESH_RETURN_IF_ERROR(Annotate(ReleaseRetired({host_end}), what));
   }
 
   AttachResult result;
@@ -524,16 +564,35 @@ absl::Status NetworkManager::Detach(absl::string_view container_id, absl::string
   const AttachResult& a = it->second;
   // Teardown order: published ports, veth pair (the peer and its addresses and routes go with
   // it), stale UDP flows to its address, lease. Every step runs; errors are collected.
-  // Normally the pair is only retired here (down: it carries nothing from here on) and the rest
-  // follows in the background (LinkReaper), where the kernel's slow parts (RCU grace periods,
-  // the conntrack walk) cost no caller anything. The lease is released last, so the address
-  // cannot go to another container while flows to it may remain.
+  // Normally the pair is only cut off here, in the same nftables transaction that removes its
+  // ports (`table bridge mesh` drops every frame from and to its host end), and retired; the
+  // deletion follows in the background (LinkReaper), where the kernel's slow parts (RCU grace
+  // periods, the bridge's per-port work, the conntrack walk) cost no caller anything. The
+  // lease is released last, so the address cannot go to another container while flows to it
+  // may remain.
   ErrorList errors;
-  if (!a.ports.empty()) errors.Add(nft_->Apply(PortsTransaction(a, a.ports, nft::RemovePort)));
+  nft::Transaction ports = PortsTransaction(a, a.ports, nft::RemovePort);
+  bool cut_off = false;
+  if (reaper_) {
+    absl::MutexLock retired_lock(&retired_mu_);
+    nft::Transaction cut = ports;
+    cut.Append(nft::RetirePorts({a.host_ifname}));
+    absl::Status s = nft_->Apply(cut);
+    if (s.ok()) {
+      retired_.insert(a.host_ifname);
+      cut_off = true;
+    } else {
+      MESH_LOG(Warning) << what << ": cutting the pair off in nftables failed (" << s
+                        << "); setting it down instead";
+    }
+  }
+  if (!cut_off && !a.ports.empty()) errors.Add(nft_->Apply(ports));
   const std::string owner = LeaseOwner(a.container_id, a.ifname);
   bool deferred = false;
   if (reaper_) {
-    absl::Status retired = host_->RetireLink(a.host_ifname, netlink::kRetiredLinkGroup);
+    // Cut off: left up (setting a bridge port down costs work that grows with the bridge).
+    absl::Status retired =
+        host_->RetireLink(a.host_ifname, netlink::kRetiredLinkGroup, /*down=*/!cut_off);
     if (retired.ok()) {
       absl::StatusOr<NamespaceHandle> netns = NamespaceHandle::Open(a.netns_path, CLONE_NEWNET);
       reaper_->Schedule(a.host_ifname, netns.ok() ? netns->inode() : 0, StaleFlowPorts(a.ports),
@@ -549,6 +608,10 @@ absl::Status NetworkManager::Detach(absl::string_view container_id, absl::string
   }
   if (!deferred) {
     errors.Add(host_->DeleteLink(a.host_ifname));
+    if (cut_off) {
+      absl::MutexLock retired_lock(&retired_mu_);
+      errors.Add(ReleaseRetired({a.host_ifname}));
+    }
     FlushConntrack(a.ports);
     errors.Add(ipam_->Release(a.network, owner));
   }
@@ -714,12 +777,17 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
     }
   }
 
-  // 4. nftables: the whole table in one transaction (or no table when there is no network).
+  // 4. nftables: both tables in one transaction (or none when there is no network). Every
+  // detached pair is deleted by now (AwaitAll above): no cut-off is left to keep.
+  {
+    absl::MutexLock retired_lock(&retired_mu_);
+    retired_.clear();
+  }
   if (networks_.empty()) {
     collect(nft_->Apply(nft::DeleteTable()));
     nft_ready_ = false;
   } else {
-    collect(Annotate(nft_->Apply(nft::FullRebuild(NftStateLocked())), "reconcile nftables"));
+    collect(Annotate(RebuildNftTables(), "reconcile nftables"));
     nft_ready_ = true;
   }
   return errors.ToStatus(absl::StrCat("reconcile: ", errors.size(), " problems"));
@@ -728,11 +796,11 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
 void NetworkManager::RepairNftTable(const std::string& reason) {
   absl::MutexLock lock(&mu_);
   if (!nft_ready_) return;  // no table is wanted right now
-  absl::Status s = nft_->Apply(nft::FullRebuild(NftStateLocked()));
+  absl::Status s = RebuildNftTables();
   if (s.ok()) {
-    MESH_LOG(Warning) << "nftables: " << reason << "; restored mesh's table";
+    MESH_LOG(Warning) << "nftables: " << reason << "; restored mesh's tables";
   } else {
-    MESH_LOG(Error) << "nftables: " << reason << "; restoring mesh's table failed: " << s;
+    MESH_LOG(Error) << "nftables: " << reason << "; restoring mesh's tables failed: " << s;
   }
 }
 

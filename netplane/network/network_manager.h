@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -159,7 +160,16 @@ class NetworkManager {
   nft::NetworkEntry NftNetwork(const Network& network) const;
   std::vector<nft::PortEntry> NftPorts(const AttachResult& attachment,
                                        const std::vector<PortMapping>& ports) const;
-  nft::DesiredState NftStateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  nft::DesiredState NftStateLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_, retired_mu_);
+  // Both of mesh's tables, rebuilt from the registry in one transaction.
+  absl::Status RebuildNftTables() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes `host_ends` out of the cut-off set (`table bridge mesh`); those not in it are skipped.
+  absl::Status ReleaseRetired(const std::vector<std::string>& host_ends)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(retired_mu_);
+  // The reaper's step after a batch of pairs is deleted: their cut-off goes, then their stale
+  // UDP flows.
+  void AfterPairsDeleted(const std::vector<std::string>& host_ends,
+                         const std::vector<netfilter::ProtoPort>& stale_flows);
   // One transaction applying `change` (nft::AddPort or nft::RemovePort) to every port: an
   // operation costs one nftables commit however many ports it touches.
   nft::Transaction PortsTransaction(const AttachResult& attachment,
@@ -189,6 +199,10 @@ class NetworkManager {
   bool ip_forward_set_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, Network, std::less<>> networks_ ABSL_GUARDED_BY(mu_);
   std::map<AttachmentKey, AttachResult> attachments_ ABSL_GUARDED_BY(mu_);
+  // Host ends of detached pairs that `table bridge mesh` cuts off until the reaper has deleted
+  // them. Its own lock: the reaper's thread takes it while a caller holding mu_ waits for it.
+  mutable absl::Mutex retired_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::set<std::string, std::less<>> retired_ ABSL_GUARDED_BY(retired_mu_);
   uint32_t nft_portid_ = 0;  // netlink port of our nftables socket (0 with a fake)
   // Flushes conntrack entries of a host port after its mapping changed; unset with fakes.
   std::function<absl::StatusOr<int>(const std::vector<netfilter::ProtoPort>&)> flush_conntrack_;

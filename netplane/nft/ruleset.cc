@@ -172,6 +172,46 @@ void AddSets(Transaction& txn) {
       {T::kIpv4Addr, T::kInetService}, false, "ports published on one host address");
 }
 
+// `table bridge mesh`: frames from and to a retired host end go nowhere.
+void AddBridgeTable(Transaction& txn) {
+  txn.Add(Table{kBridgeFamily, kTableName,
+                "mesh: detached containers cut off until their veth pair is deleted"});
+  txn.Add(Set{kBridgeFamily,
+              kTableName,
+              kRetiredSet,
+              {DataType::kIfname},
+              {},
+              false,
+              "host ends of detached veth pairs"});
+  struct HookRule {
+    const char* chain;
+    Hook hook;
+    uint32_t meta;
+    const char* comment;
+  };
+  for (const HookRule& h : {HookRule{kPreroutingChain, Hook::kPrerouting, NFT_META_IIFNAME,
+                                     "nothing from a detached container"},
+                            HookRule{kForwardChain, Hook::kForward, NFT_META_OIFNAME,
+                                     "nothing bridged to a detached container"},
+                            HookRule{kOutputChain, Hook::kOutput, NFT_META_OIFNAME,
+                                     "nothing from the host to a detached container"}}) {
+    txn.Add(Chain{kBridgeFamily, kTableName, h.chain,
+                  BaseChain{ChainType::kFilter, h.hook, kBridgeFilterPriority, Policy::kAccept},
+                  "detached containers"});
+    Rule rule{kBridgeFamily, kTableName, h.chain, IfnameIn(h.meta, kRetiredSet), h.comment, 0};
+    rule.exprs.push_back(Verdict{NF_DROP});
+    txn.Add(std::move(rule));
+  }
+}
+
+Elements RetiredElements(const std::vector<std::string>& host_ends) {
+  Elements out{kBridgeFamily, kTableName, kRetiredSet, false, {}};
+  for (const std::string& name : host_ends) {
+    out.elements.push_back(Element{{Datum::Ifname(name)}, {}, false, false, ""});
+  }
+  return out;
+}
+
 // Elements of one network, grouped by set.
 struct NetworkElements {
   std::vector<Element> bridges, same_network, internal, nat_subnets;
@@ -265,7 +305,7 @@ void MoveInto(std::vector<Element>& to, std::vector<Element>& from) {
 
 Transaction FullRebuild(const DesiredState& state) {
   Transaction txn;
-  // Adding the table first makes the delete succeed whether or not it existed; the kernel
+  // Adding a table first makes the delete succeed whether or not it existed; the kernel
   // deletes a table with all its chains, rules and sets.
   txn.Ensure(Table{kFamily, kTableName, ""});
   txn.Delete(Table{kFamily, kTableName, ""});
@@ -288,13 +328,20 @@ Transaction FullRebuild(const DesiredState& state) {
   groups.push_back(ElementsFor(kPublishedMap, true, std::move(published)));
   groups.push_back(ElementsFor(kPublishedBoundMap, true, std::move(bound)));
   ApplyElements(txn, groups, /*remove=*/false);
+
+  txn.Ensure(Table{kBridgeFamily, kTableName, ""});
+  txn.Delete(Table{kBridgeFamily, kTableName, ""});
+  AddBridgeTable(txn);
+  ApplyElements(txn, {RetiredElements(state.retired_ports)}, /*remove=*/false);
   return txn;
 }
 
 Transaction DeleteTable() {
   Transaction txn;
-  txn.Ensure(Table{kFamily, kTableName, ""});
-  txn.Delete(Table{kFamily, kTableName, ""});
+  for (Family family : {kFamily, kBridgeFamily}) {
+    txn.Ensure(Table{family, kTableName, ""});
+    txn.Delete(Table{family, kTableName, ""});
+  }
   return txn;
 }
 
@@ -319,6 +366,18 @@ Transaction AddPort(const PortEntry& port) {
 Transaction RemovePort(const PortEntry& port) {
   Transaction txn;
   ApplyElements(txn, Group(port), /*remove=*/true);
+  return txn;
+}
+
+Transaction RetirePorts(const std::vector<std::string>& host_ends) {
+  Transaction txn;
+  ApplyElements(txn, {RetiredElements(host_ends)}, /*remove=*/false);
+  return txn;
+}
+
+Transaction ReleasePorts(const std::vector<std::string>& host_ends) {
+  Transaction txn;
+  ApplyElements(txn, {RetiredElements(host_ends)}, /*remove=*/true);
   return txn;
 }
 

@@ -1,10 +1,10 @@
 #pragma once
 
 // mesh's nftables ruleset as a function of desired state (DESIGN.md decision 5, NOTES.md's
-// verified reference). One table, `inet mesh`, owned by mesh alone: its chains and rules are
-// static, and everything per network or per published port is a set or map element, so the
-// rule count never depends on how many networks, containers or ports exist, and the hot path
-// only adds and removes elements.
+// verified reference). Two tables, `inet mesh` and `bridge mesh` (below), owned by mesh alone:
+// their chains and rules are static, and everything per network, per published port or per
+// detached container is a set or map element, so the rule count never depends on how many
+// networks, containers or ports exist, and the hot path only adds and removes elements.
 //
 //   table inet mesh {
 //     set bridges          { type ifname; }                 every mesh bridge
@@ -18,6 +18,18 @@
 //     chain prerouting  (nat, priority dstnat)     published ports, from outside
 //     chain output      (nat, priority -100)       published ports, from the host itself
 //     chain postrouting (nat, priority srcnat)     outbound NAT and hairpin
+//   }
+//
+// And a second table, `bridge mesh`, that cuts a detached container off at once: Detach only
+// marks the veth pair for the LinkReaper (setting the host end down would make the kernel
+// re-run the bridge's port state selection and flush its forwarding database, work that grows
+// with the number of ports), and names the host end here until the pair is deleted.
+//
+//   table bridge mesh {
+//     set retired { type ifname; }                  host ends of detached pairs
+//     chain prerouting (filter, priority -200)      iifname @retired drop
+//     chain forward    (filter, priority -200)      oifname @retired drop
+//     chain output     (filter, priority -200)      oifname @retired drop
 //   }
 //
 // Every function here is pure: it returns a Transaction for an NftTable to Apply.
@@ -49,6 +61,10 @@ inline constexpr char kNatSubnetsSet[] = "nat_subnets4";
 inline constexpr char kPublishedMap[] = "published4";
 inline constexpr char kPublishedBoundMap[] = "published4_bound";
 
+// The bridge family table (same name, other family) and its set.
+inline constexpr Family kBridgeFamily = Family::kBridge;
+inline constexpr char kRetiredSet[] = "retired";
+
 // ---- Hook priorities (what nft calls them) ----
 // forward, "priority filter": NF_IP_PRI_FILTER. Other tables' filter chains at the same
 // priority run in registration order; a drop in any base chain is final, an accept is not.
@@ -57,6 +73,9 @@ inline constexpr int32_t kForwardPriority = 0;
 inline constexpr int32_t kDstNatPriority = -100;
 // postrouting, "priority srcnat": NF_IP_PRI_NAT_SRC, where the kernel expects SNAT/masquerade.
 inline constexpr int32_t kSrcNatPriority = 100;
+// The bridge table's chains, "priority filter" of the bridge family (NF_BR_PRI_FILTER_BRIDGED):
+// before br_netfilter hands IPv4 frames to the inet hooks.
+inline constexpr int32_t kBridgeFilterPriority = -200;
 
 // ---- Desired state ----
 struct NetworkEntry {
@@ -80,18 +99,19 @@ struct PortEntry {
 struct DesiredState {
   std::vector<NetworkEntry> networks;
   std::vector<PortEntry> ports;
+  std::vector<std::string> retired_ports;  // host ends of detached pairs not deleted yet
 };
 
 // ---- Transactions ----
 
-// The whole table in one transaction, whether or not it exists: ensure the table, delete it
+// Both tables in one transaction, whether or not they exist: ensure each table, delete it
 // (with everything in it), then create it again with its sets, chains, rules and every element
 // of `state`. The kernel applies it atomically, so packets see either the old or the new
-// table, never none. Other tables are not touched. Duplicate entries in `state` make the
+// tables, never none. Other tables are not touched. Duplicate entries in `state` make the
 // kernel refuse it (AlreadyExists naming the element), leaving the old table in place.
 Transaction FullRebuild(const DesiredState& state);
 
-// Deletes the table if it exists (ensure, then delete): for the last network going away.
+// Deletes both tables if they exist (ensure, then delete): for the last network going away.
 Transaction DeleteTable();
 
 // Hot path, elements only; the table must exist (FullRebuild first).
@@ -110,5 +130,10 @@ Transaction AddPort(const PortEntry& port);
 // map holds the same host port for another container address or port, the kernel refuses the
 // ensure step with AlreadyExists and nothing changes.
 Transaction RemovePort(const PortEntry& port);
+
+// Host ends of detached veth pairs into / out of `retired` (frames from and to them dropped).
+// ReleasePorts is idempotent like RemoveNetwork; both do nothing for an empty list.
+Transaction RetirePorts(const std::vector<std::string>& host_ends);
+Transaction ReleasePorts(const std::vector<std::string>& host_ends);
 
 }  // namespace mesh::netplane::nft

@@ -319,6 +319,8 @@ absl::string_view FamilyName(Family family) {
       return "ip";
     case Family::kIp6:
       return "ip6";
+    case Family::kBridge:
+      return "bridge";
   }
   return "unknown";
 }

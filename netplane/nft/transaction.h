@@ -32,13 +32,15 @@ enum class Family : uint8_t {
   kInet = NFPROTO_INET,
   kIp = NFPROTO_IPV4,
   kIp6 = NFPROTO_IPV6,
+  kBridge = NFPROTO_BRIDGE,
 };
-absl::string_view FamilyName(Family family);  // "inet", "ip", "ip6"
+absl::string_view FamilyName(Family family);  // "inet", "ip", "ip6", "bridge"
 
 enum class ChainType : uint8_t { kFilter, kNat, kRoute };
 absl::string_view ChainTypeName(ChainType type);  // "filter", "nat", "route"
 
-// Netfilter hooks (NF_INET_* numbers).
+// Netfilter hooks (NF_INET_* numbers; the bridge family's NF_BR_* hooks have the same numbers
+// and names).
 enum class Hook : uint8_t {
   kPrerouting = NF_INET_PRE_ROUTING,
   kInput = NF_INET_LOCAL_IN,

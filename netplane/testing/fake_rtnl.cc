@@ -84,12 +84,12 @@ class FakeRtnlOps : public netlink::RtnlOps {
     DeleteLocked(std::string(name));
     return absl::OkStatus();
   }
-  absl::Status RetireLink(absl::string_view name, uint32_t group) override {
+  absl::Status RetireLink(absl::string_view name, uint32_t group, bool down) override {
     absl::MutexLock lock(&k_->mu_);
     if (absl::Status s = k_->Enter("RetireLink"); !s.ok()) return s;
     auto it = Ns().links.find(std::string(name));
     if (it == Ns().links.end()) return absl::OkStatus();
-    it->second.up = false;
+    if (down) it->second.up = false;
     it->second.group = group;
     return absl::OkStatus();
   }

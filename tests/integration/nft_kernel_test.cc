@@ -149,6 +149,31 @@ constexpr char kSampleRuleset[] =
     "\t\tct status dnat ip saddr @nat_subnets4 oifname @bridges masquerade comment \"hairpin to "
     "published ports\"\n"
     "\t}\n"
+    "}\n"
+    "table bridge mesh {\n"
+    "\tcomment \"mesh: detached containers cut off until their veth pair is deleted\"\n"
+    "\tset retired {\n"
+    "\t\ttype ifname\n"
+    "\t\tcomment \"host ends of detached veth pairs\"\n"
+    "\t}\n"
+    "\n"
+    "\tchain prerouting {\n"
+    "\t\tcomment \"detached containers\"\n"
+    "\t\ttype filter hook prerouting priority filter; policy accept;\n"
+    "\t\tiifname @retired drop comment \"nothing from a detached container\"\n"
+    "\t}\n"
+    "\n"
+    "\tchain forward {\n"
+    "\t\tcomment \"detached containers\"\n"
+    "\t\ttype filter hook forward priority filter; policy accept;\n"
+    "\t\toifname @retired drop comment \"nothing bridged to a detached container\"\n"
+    "\t}\n"
+    "\n"
+    "\tchain output {\n"
+    "\t\tcomment \"detached containers\"\n"
+    "\t\ttype filter hook output priority filter; policy accept;\n"
+    "\t\toifname @retired drop comment \"nothing from the host to a detached container\"\n"
+    "\t}\n"
     "}\n";
 
 class NftKernelTest : public ::testing::Test {
@@ -377,7 +402,7 @@ TEST_F(NftKernelTest, WithoutCapNetAdminIsPermissionDenied) {
   thread.join();
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(status.message(),
-            "nftables: apply a transaction of 31 commands: Operation not permitted (EPERM); "
+            "nftables: apply a transaction of 41 commands: Operation not permitted (EPERM); "
             "changing nftables needs CAP_NET_ADMIN");
   EXPECT_EQ(Ruleset(), "");
   Apply(FullRebuild(sample::State()));  // the same socket still works for a capable thread

@@ -19,18 +19,23 @@ class LinkReaperTest : public ::testing::Test {
   void AddRetiredLink(const std::string& name) {
     auto ops = kernel_.Ops(0);
     ASSERT_TRUE(ops->CreateVeth({.name = name, .peer_name = "p" + name}).ok());
-    ASSERT_TRUE(ops->RetireLink(name, netlink::kRetiredLinkGroup).ok());
+    ASSERT_TRUE(ops->RetireLink(name, netlink::kRetiredLinkGroup, /*down=*/false).ok());
   }
   bool Exists(const std::string& name) { return kernel_.Ops(0)->GetLink(name).ok(); }
 
   testing::FakeKernel kernel_;
   std::vector<std::vector<netfilter::ProtoPort>> flushed_;
+  int reaped_ = 0;
 };
 
 TEST_F(LinkReaperTest, ABurstOfRetiredLinksIsDeletedInFewKernelCalls) {
   std::atomic<int> finished = 0;
   {
-    LinkReaper reaper(kernel_.Ops(0), [this](const std::vector<netfilter::ProtoPort>& p) {
+    LinkReaper reaper(kernel_.Ops(0), [this](const std::vector<std::string>& names,
+                                             const std::vector<netfilter::ProtoPort>& p) {
+      // Called after the batch's links are gone.
+      for (const std::string& name : names) EXPECT_FALSE(Exists(name)) << name;
+      reaped_ += static_cast<int>(names.size());
       flushed_.push_back(p);
     });
     for (int i = 0; i < 20; ++i) {
@@ -53,6 +58,7 @@ TEST_F(LinkReaperTest, ABurstOfRetiredLinksIsDeletedInFewKernelCalls) {
   size_t ports = 0;
   for (const auto& batch : flushed_) ports += batch.size();
   EXPECT_EQ(ports, 20u);
+  EXPECT_EQ(reaped_, 20);
 }
 
 TEST_F(LinkReaperTest, AFailedGroupDeleteFallsBackToOneByOne) {

@@ -19,7 +19,9 @@
 namespace mesh::netplane {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 // Any network namespace file works as the "container": the fake keys namespaces by inode.
 constexpr char kContainerNetns[] = "/proc/self/ns/net";
@@ -216,6 +218,32 @@ TEST_F(NetworkManagerTest, DetachRetiresAtOnceAndTheReaperFinishesTheTeardown) {
   EXPECT_EQ(kernel_.Calls()["RetireLink"], 1);
   EXPECT_GE(kernel_.Calls()["DeleteLinkGroup"], 1);
   EXPECT_EQ(kernel_.Calls()["DeleteLink"], 0);
+}
+
+// Until the reaper deletes it, a detached pair is cut off in `bridge mesh` (and left up: a
+// bridge port going down costs work that grows with the bridge); a rebuild keeps the cut-off,
+// and the reaper takes it away with the pair.
+TEST_F(NetworkManagerTest, DetachedPairIsCutOffUntilReaped) {
+  MakeManager(/*reaper=*/true);
+  ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
+  auto a = manager_->Attach(Request("web"));
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto retired = [&] {
+    std::vector<std::string> names;
+    for (const nft::Element& e :
+         nft_->GetElements(nft::Family::kBridge, nft::kTableName, nft::kRetiredSet)) {
+      names.push_back(e.key[0].ToString());
+    }
+    return names;
+  };
+  EXPECT_THAT(retired(), IsEmpty());
+  ASSERT_TRUE(manager_->Detach("web", "front").ok());
+  // The reaper waits 20 ms for more detaches before it deletes anything.
+  EXPECT_THAT(retired(), ElementsAre(absl::StrCat("\"", a->host_ifname, "\"")));
+  EXPECT_THAT(manager_->NftState().retired_ports, ElementsAre(a->host_ifname));
+  manager_->AwaitDetachedLinks();
+  EXPECT_THAT(retired(), IsEmpty());
+  EXPECT_THAT(manager_->NftState().retired_ports, IsEmpty());
 }
 
 // The same container and interface again, at once: the attach waits for the old pair's names.

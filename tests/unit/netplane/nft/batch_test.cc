@@ -10,6 +10,7 @@
 #include <libnftnl/udata.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -104,7 +105,8 @@ TEST(BatchTest, FramingTypesFlagsAndSequenceNumbers) {
   for (size_t i = 1; i + 1 < m.size(); ++i) {
     types.push_back(m[i].type);
     EXPECT_EQ(m[i].seq, 1000 + i) << i;
-    EXPECT_EQ(m[i].family, NFPROTO_INET) << i;
+    // `inet mesh` first (31 commands), then `bridge mesh`.
+    EXPECT_EQ(m[i].family, i <= 31 ? NFPROTO_INET : NFPROTO_BRIDGE) << i;
     // Every command is answered, so errors can be matched to it.
     EXPECT_TRUE(m[i].flags & NLM_F_ACK) << i;
     EXPECT_TRUE(m[i].flags & NLM_F_REQUEST) << i;
@@ -115,6 +117,10 @@ TEST(BatchTest, FramingTypesFlagsAndSequenceNumbers) {
   want.insert(want.end(), 4, Nft(NFT_MSG_NEWCHAIN));
   want.insert(want.end(), 12, Nft(NFT_MSG_NEWRULE));
   want.insert(want.end(), 6, Nft(NFT_MSG_NEWSETELEM));
+  want.insert(want.end(), {Nft(NFT_MSG_NEWTABLE), Nft(NFT_MSG_DELTABLE), Nft(NFT_MSG_NEWTABLE),
+                           Nft(NFT_MSG_NEWSET)});
+  for (int i = 0; i < 3; ++i)
+    want.insert(want.end(), {Nft(NFT_MSG_NEWCHAIN), Nft(NFT_MSG_NEWRULE)});
   EXPECT_EQ(types, want);
 
   // ensure table: no NLM_F_EXCL; add table: NLM_F_EXCL; rules appended, not inserted at the head.
@@ -173,6 +179,10 @@ const char* const kNftReferenceRules[] = {
     "[ cmp neq reg 1 0x00000000 ] [ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x00000002 ] "
     "[ payload load 4b @ network header + 12 => reg 1 ] [ lookup reg 1 set nat_subnets4 ] "
     "[ meta load oifname => reg 1 ] [ lookup reg 1 set bridges ] [ masq ]",
+    // bridge mesh: prerouting `iifname @retired drop`, forward and output `oifname @retired drop`
+    "[ meta load iifname => reg 1 ] [ lookup reg 1 set retired ] [ immediate reg 0 drop ]",
+    "[ meta load oifname => reg 1 ] [ lookup reg 1 set retired ] [ immediate reg 0 drop ]",
+    "[ meta load oifname => reg 1 ] [ lookup reg 1 set retired ] [ immediate reg 0 drop ]",
 };
 
 // libnftnl's own rendering of a parsed rule: "inet mesh forward 0 0\n  [ ... ]\n  [ ... ]".
@@ -220,7 +230,7 @@ TEST(BatchTest, RulesAreTheExpressionsNftGenerates) {
   EXPECT_EQ(ours, parsed);
   EXPECT_THAT(chains, ElementsAre("forward", "forward", "forward", "forward", "forward", "forward",
                                   "prerouting", "prerouting", "output", "output", "postrouting",
-                                  "postrouting"));
+                                  "postrouting", "prerouting", "forward", "output"));
 }
 
 TEST(BatchTest, SetsAreDeclaredAsNftDeclaresThem) {
@@ -248,7 +258,7 @@ TEST(BatchTest, SetsAreDeclaredAsNftDeclaresThem) {
             u32(NFTNL_SET_DATA_LEN), u32(NFTNL_SET_ID),
             UdataU32s(ud, len),      UdataComment(ud, len, NFTNL_UDATA_SET_COMMENT)};
   }
-  ASSERT_EQ(sets.size(), 6u);
+  ASSERT_EQ(sets.size(), 7u);
   // The numbers nft 1.0.6 sends (`nft --debug=mnl`): datatype ids, concatenations shifted by
   // 6 bits per field, fields padded to 4 bytes, and the key byte order in the user data
   // (1 host, 2 network, 0 for concatenations).
@@ -260,6 +270,7 @@ TEST(BatchTest, SetsAreDeclaredAsNftDeclaresThem) {
       {"nat_subnets4", {NFT_SET_INTERVAL, 7, 4, 0, 0, 2}},
       {"published4", {NFT_SET_MAP, 0x30d, 8, 0x1cd, 8, 0}},
       {"published4_bound", {NFT_SET_MAP, 0x730d, 12, 0x1cd, 8, 0}},
+      {"retired", {0, 41, 16, 0, 0, 1}},  // in `bridge mesh`
   };
   std::set<uint32_t> ids;
   for (const auto& [name, w] : want) {
@@ -277,7 +288,7 @@ TEST(BatchTest, SetsAreDeclaredAsNftDeclaresThem) {
     EXPECT_FALSE(g.comment.empty()) << name;
     ids.insert(g.id);
   }
-  EXPECT_EQ(ids.size(), 6u);  // unique ids, for lookups in the same batch
+  EXPECT_EQ(ids.size(), 7u);  // unique ids, for lookups in the same batch
 }
 
 struct ParsedElement {
@@ -449,8 +460,12 @@ TEST(BatchTest, LargeElementListsAreSplitIntoBoundedMessages) {
   EXPECT_EQ(per_set["nat_subnets4"], 6000u);
   EXPECT_EQ(per_set["published4"], 3000u);
   EXPECT_GT(published_messages, 1u);
-  // An error in one of them names that message's elements only.
-  const BatchMessage& last = batch->messages.back();
+  // An error in one of them names that message's elements only (the last such message; the
+  // bridge table's chains and rules follow it).
+  auto with_elements = std::find_if(batch->messages.rbegin(), batch->messages.rend(),
+                                    [](const BatchMessage& b) { return b.element_count > 0; });
+  ASSERT_NE(with_elements, batch->messages.rend());
+  const BatchMessage& last = *with_elements;
   EXPECT_GT(last.first_element, 0u);
   EXPECT_THAT(DescribeMessage(t, last),
               HasSubstr(absl::StrCat("add ", last.element_count, " elements to map")));

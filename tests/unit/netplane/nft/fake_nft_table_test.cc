@@ -141,6 +141,28 @@ constexpr char kSampleDump[] = R"(table inet mesh
       [ payload load 2b @ transport header + 2 => reg 9 ]
       [ lookup reg 1 set published4 dreg 1 ]
       [ nat dnat ip addr_min reg 1 proto_min reg 9 ]
+table bridge mesh
+  comment "mesh: detached containers cut off until their veth pair is deleted"
+  set retired { type ifname }
+    comment "host ends of detached veth pairs"
+  chain forward { type filter hook forward priority -200; policy accept }
+    comment "detached containers"
+    rule comment "nothing bridged to a detached container"
+      [ meta load oifname => reg 1 ]
+      [ lookup reg 1 set retired ]
+      [ immediate reg 0 drop ]
+  chain output { type filter hook output priority -200; policy accept }
+    comment "detached containers"
+    rule comment "nothing from the host to a detached container"
+      [ meta load oifname => reg 1 ]
+      [ lookup reg 1 set retired ]
+      [ immediate reg 0 drop ]
+  chain prerouting { type filter hook prerouting priority -200; policy accept }
+    comment "detached containers"
+    rule comment "nothing from a detached container"
+      [ meta load iifname => reg 1 ]
+      [ lookup reg 1 set retired ]
+      [ immediate reg 0 drop ]
 )";
 
 TEST_F(FakeNftTableTest, FullRebuildDump) {

@@ -22,12 +22,15 @@ using namespace std::string_literals;  // NOLINT(build/namespaces): byte strings
 
 // ---- Structural views of a transaction ----
 
+// Objects of one family: `inet mesh` unless asked for `bridge mesh`.
 template <typename T>
-std::vector<T> ObjectsOf(const Transaction& t, Verb verb) {
+std::vector<T> ObjectsOf(const Transaction& t, Verb verb, Family family = Family::kInet) {
   std::vector<T> out;
   for (const Command& c : t.commands()) {
     if (c.verb != verb) continue;
-    if (const T* o = std::get_if<T>(&c.object)) out.push_back(*o);
+    if (const T* o = std::get_if<T>(&c.object); o != nullptr && o->family == family) {
+      out.push_back(*o);
+    }
   }
   return out;
 }
@@ -89,9 +92,67 @@ TEST(FullRebuildTest, ReplacesTheTableWhetherOrNotItExists) {
     EXPECT_EQ(table->name, "mesh");
   }
   EXPECT_FALSE(std::get<Table>(c[2].object).comment.empty());
-  // Nothing else is deleted, and only mesh's table is named.
-  for (size_t i = 3; i < c.size(); ++i) EXPECT_EQ(c[i].verb, Verb::kAdd) << c[i].ToString();
+  // Nothing else of the inet table is deleted, and only mesh's tables are named: the bridge
+  // table is replaced the same way, after it.
+  size_t i = 3;
+  for (; i < c.size() && !std::holds_alternative<Table>(c[i].object); ++i) {
+    EXPECT_EQ(c[i].verb, Verb::kAdd) << c[i].ToString();
+  }
+  ASSERT_LE(i + 3, c.size());
+  for (size_t j = 0; j < 3; ++j) {
+    const Table* table = std::get_if<Table>(&c[i + j].object);
+    ASSERT_NE(table, nullptr) << c[i + j].ToString();
+    EXPECT_EQ(table->family, Family::kBridge);
+    EXPECT_EQ(table->name, "mesh");
+  }
+  EXPECT_EQ(c[i].verb, Verb::kEnsure);
+  EXPECT_EQ(c[i + 1].verb, Verb::kDelete);
+  EXPECT_EQ(c[i + 2].verb, Verb::kAdd);
+  for (i += 3; i < c.size(); ++i) EXPECT_EQ(c[i].verb, Verb::kAdd) << c[i].ToString();
   EXPECT_THAT(ObjectsOf<Table>(t, Verb::kAdd), SizeIs(1));
+  EXPECT_THAT(ObjectsOf<Table>(t, Verb::kAdd, Family::kBridge), SizeIs(1));
+}
+
+// `bridge mesh`: one set of retired host ends, three base chains of one drop rule each, and
+// the retired ports of the state as elements.
+TEST(FullRebuildTest, BridgeTableCutsRetiredPortsOff) {
+  DesiredState state = sample::State();
+  state.retired_ports = {"mv-aaaa", "mv-bbbb"};
+  Transaction t = FullRebuild(state);
+  const std::vector<Set> sets = ObjectsOf<Set>(t, Verb::kAdd, Family::kBridge);
+  ASSERT_THAT(sets, SizeIs(1));
+  EXPECT_EQ(sets[0].name, "retired");
+  EXPECT_EQ(sets[0].key, std::vector<DataType>{DataType::kIfname});
+  EXPECT_FALSE(sets[0].is_map());
+  std::vector<std::pair<std::string, Hook>> chains;
+  for (const Chain& c : ObjectsOf<Chain>(t, Verb::kAdd, Family::kBridge)) {
+    ASSERT_TRUE(c.base.has_value()) << c.name;
+    EXPECT_EQ(c.base->type, ChainType::kFilter);
+    EXPECT_EQ(c.base->priority, -200);
+    EXPECT_EQ(c.base->policy, Policy::kAccept);
+    chains.emplace_back(c.name, c.base->hook);
+  }
+  EXPECT_THAT(chains, ElementsAre(std::pair<std::string, Hook>{"prerouting", Hook::kPrerouting},
+                                  std::pair<std::string, Hook>{"forward", Hook::kForward},
+                                  std::pair<std::string, Hook>{"output", Hook::kOutput}));
+  const std::vector<Rule> rules = ObjectsOf<Rule>(t, Verb::kAdd, Family::kBridge);
+  ASSERT_THAT(rules, SizeIs(3));
+  const uint32_t keys[] = {NFT_META_IIFNAME, NFT_META_OIFNAME, NFT_META_OIFNAME};
+  for (size_t i = 0; i < rules.size(); ++i) {
+    EXPECT_EQ(rules[i].exprs, (std::vector<Expr>{MetaLoad{keys[i], NFT_REG_1},
+                                                 Lookup{NFT_REG_1, "retired", std::nullopt, false},
+                                                 Verdict{NF_DROP}}))
+        << rules[i].chain;
+    EXPECT_FALSE(rules[i].comment.empty());
+  }
+  std::vector<Element> retired;
+  for (const Elements& e : ObjectsOf<Elements>(t, Verb::kAdd, Family::kBridge)) {
+    retired.insert(retired.end(), e.elements.begin(), e.elements.end());
+  }
+  EXPECT_THAT(retired, ElementsAre(Bridge("mv-aaaa", ""), Bridge("mv-bbbb", "")));
+  // Without retired ports: no element command at all.
+  EXPECT_THAT(ObjectsOf<Elements>(FullRebuild(sample::State()), Verb::kAdd, Family::kBridge),
+              SizeIs(0));
 }
 
 TEST(FullRebuildTest, DeclaresTheSetsAndMaps) {
@@ -354,10 +415,31 @@ TEST(HotPathTest, PortGoesToTheMapOfItsBinding) {
 
 TEST(HotPathTest, DeleteTableIsIdempotent) {
   Transaction t = DeleteTable();
-  ASSERT_EQ(t.size(), 2u);
-  EXPECT_EQ(t.commands()[0].verb, Verb::kEnsure);
-  EXPECT_EQ(t.commands()[1].verb, Verb::kDelete);
-  EXPECT_EQ(std::get<Table>(t.commands()[1].object).name, "mesh");
+  ASSERT_EQ(t.size(), 4u);
+  for (size_t i = 0; i < 4; i += 2) {
+    EXPECT_EQ(t.commands()[i].verb, Verb::kEnsure);
+    EXPECT_EQ(t.commands()[i + 1].verb, Verb::kDelete);
+    EXPECT_EQ(std::get<Table>(t.commands()[i + 1].object).name, "mesh");
+  }
+  EXPECT_EQ(std::get<Table>(t.commands()[1].object).family, Family::kInet);
+  EXPECT_EQ(std::get<Table>(t.commands()[3].object).family, Family::kBridge);
+}
+
+TEST(HotPathTest, RetireAddsAndReleaseEnsuresThenDeletes) {
+  Transaction retire = RetirePorts({"mv-aaaa"});
+  ASSERT_EQ(retire.size(), 1u);
+  EXPECT_EQ(retire.commands()[0].verb, Verb::kAdd);
+  const auto& added = std::get<Elements>(retire.commands()[0].object);
+  EXPECT_EQ(added.family, Family::kBridge);
+  EXPECT_EQ(added.set, "retired");
+  EXPECT_THAT(added.elements, ElementsAre(Bridge("mv-aaaa", "")));
+  Transaction release = ReleasePorts({"mv-aaaa", "mv-bbbb"});
+  ASSERT_EQ(release.size(), 2u);
+  EXPECT_EQ(release.commands()[0].verb, Verb::kEnsure);
+  EXPECT_EQ(release.commands()[1].verb, Verb::kDelete);
+  EXPECT_THAT(std::get<Elements>(release.commands()[1].object).elements, SizeIs(2));
+  EXPECT_EQ(RetirePorts({}).size(), 0u);
+  EXPECT_EQ(ReleasePorts({}).size(), 0u);
 }
 
 // ---- Subnets as intervals ----
