@@ -1,10 +1,12 @@
 #include "netplane/netfilter/conntrack.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -94,9 +96,38 @@ int OnEntry(const nlmsghdr* nlh, void* data) {
   return MNL_CB_OK;
 }
 
+constexpr char kCountPath[] = "/proc/sys/net/netfilter/nf_conntrack_count";
+
+// Whether the namespace tracks no connection at all; `count_fd` < 0: open the file now.
+bool TracksNothing(int count_fd) {
+  if (count_fd < 0) {
+    absl::StatusOr<std::string> count = ReadFile(kCountPath);
+    return count.ok() && absl::StripAsciiWhitespace(*count) == "0";
+  }
+  char buf[32];
+  ssize_t n = pread(count_fd, buf, sizeof(buf), 0);
+  return n > 0 && absl::StripAsciiWhitespace(absl::string_view(buf, static_cast<size_t>(n))) == "0";
+}
+
+absl::StatusOr<int> Flush(const std::vector<ProtoPort>& ports, int count_fd);
+
 }  // namespace
 
 absl::StatusOr<int> FlushConntrackByDestinationPorts(const std::vector<ProtoPort>& ports) {
+  return Flush(ports, -1);
+}
+
+ConntrackFlusher ConntrackFlusher::Open() {
+  return ConntrackFlusher(UniqueFd(open(kCountPath, O_RDONLY | O_CLOEXEC)));
+}
+
+absl::StatusOr<int> ConntrackFlusher::Flush(const std::vector<ProtoPort>& ports) const {
+  return netfilter::Flush(ports, count_ ? count_.get() : -1);
+}
+
+namespace {
+
+absl::StatusOr<int> Flush(const std::vector<ProtoPort>& ports, int count_fd) {
   if (ports.empty()) return 0;
   std::vector<std::string> names;
   for (const ProtoPort& p : ports) {
@@ -105,10 +136,7 @@ absl::StatusOr<int> FlushConntrackByDestinationPorts(const std::vector<ProtoPort
   const std::string what = absl::StrCat("flush conntrack entries for ", absl::StrJoin(names, ", "));
   // A dump walks every bucket of the kernel's conntrack hash, whatever is in it (about 9 ms
   // for 262144 buckets): skip it when this namespace tracks nothing at all.
-  if (absl::StatusOr<std::string> count = ReadFile("/proc/sys/net/netfilter/nf_conntrack_count");
-      count.ok() && absl::StripAsciiWhitespace(*count) == "0") {
-    return 0;
-  }
+  if (TracksNothing(count_fd)) return 0;
   MnlSocket nl(mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC));
   if (!nl) return mesh::ErrnoToStatus(errno, what);
   if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) return mesh::ErrnoToStatus(errno, what);
@@ -147,4 +175,5 @@ absl::StatusOr<int> FlushConntrackByDestinationPorts(const std::vector<ProtoPort
   return deleted;
 }
 
+}  // namespace
 }  // namespace mesh::netplane::netfilter

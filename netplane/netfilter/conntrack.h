@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/unique_fd.h"
 
 namespace mesh::netplane::netfilter {
 
@@ -22,5 +23,20 @@ struct ProtoPort {
 // exactly those flows. Entries that vanish during the sweep count as deleted. Costs one read of
 // nf_conntrack_count when the namespace tracks nothing, else a walk of the whole conntrack hash.
 absl::StatusOr<int> FlushConntrackByDestinationPorts(const std::vector<ProtoPort>& ports);
+
+// The same flush, for callers that flush often: nf_conntrack_count of the namespace it was
+// opened in stays open and is re-read with pread. Opening a /proc/sys file walks the
+// namespace's sysctl tree, which grows with its interfaces (20 us next to 1 bridge port,
+// 35 us next to 1000 here); a re-read does not. Thread-safe.
+class ConntrackFlusher {
+ public:
+  // Without the file (conntrack not loaded yet), each Flush opens it as the function does.
+  static ConntrackFlusher Open();
+  absl::StatusOr<int> Flush(const std::vector<ProtoPort>& ports) const;
+
+ private:
+  explicit ConntrackFlusher(UniqueFd count) : count_(std::move(count)) {}
+  UniqueFd count_;  // /proc/sys/net/netfilter/nf_conntrack_count
+};
 
 }  // namespace mesh::netplane::netfilter

@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <memory>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -67,6 +68,10 @@ std::string AttachmentAlias(absl::string_view container, absl::string_view netwo
 
 // Two mappings collide when they share protocol and host port and could both receive the same
 // packet: either one listens on every host address, or both on the same one.
+uint32_t PortKey(const PortMapping& p) {
+  return (static_cast<uint32_t>(p.protocol) << 16) | p.host_port;
+}
+
 bool Collides(const PortMapping& a, const PortMapping& b) {
   if (a.protocol != b.protocol || a.host_port != b.host_port) return false;
   return !a.host_address || !b.host_address || *a.host_address == *b.host_address;
@@ -124,7 +129,10 @@ absl::StatusOr<std::unique_ptr<NetworkManager>> NetworkManager::Create(
       std::make_unique<NetworkManager>(std::move(options), std::move(host), std::move(nft),
                                        std::move(ipam), std::move(opener), std::move(reaper_ops));
   manager->nft_portid_ = portid;
-  manager->flush_conntrack_ = netfilter::FlushConntrackByDestinationPorts;
+  auto flusher = std::make_shared<netfilter::ConntrackFlusher>(netfilter::ConntrackFlusher::Open());
+  manager->flush_conntrack_ = [flusher](const std::vector<netfilter::ProtoPort>& p) {
+    return flusher->Flush(p);
+  };
   return manager;
 }
 
@@ -380,8 +388,17 @@ absl::StatusOr<NetworkInfo> NetworkManager::GetNetwork(absl::string_view name) c
   return it->second.info;
 }
 
+void NetworkManager::CountPorts(const std::vector<PortMapping>& ports, int delta) {
+  for (const PortMapping& p : ports) {
+    auto it = port_uses_.try_emplace(PortKey(p), 0).first;
+    it->second += delta;
+    if (it->second <= 0) port_uses_.erase(it);
+  }
+}
+
 absl::Status NetworkManager::CheckPortsFree(const std::vector<PortMapping>& ports) const {
   for (const PortMapping& wanted : ports) {
+    if (!port_uses_.contains(PortKey(wanted))) continue;  // nobody has this protocol/port
     for (const auto& [key, attachment] : attachments_) {
       for (const PortMapping& taken : attachment.ports) {
         if (Collides(wanted, taken)) {
@@ -503,6 +520,7 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
   undo.Commit();
   FlushConntrack(request.ports);
   attachments_.emplace(key, result);
+  CountPorts(result.ports, +1);
   MESH_LOG(Debug) << "attached " << Quote(request.container_id) << " to " << Quote(request.network)
                   << " as " << result.ifname << " " << result.address.ToString();
   return result;
@@ -615,6 +633,7 @@ absl::Status NetworkManager::Detach(absl::string_view container_id, absl::string
     FlushConntrack(a.ports);
     errors.Add(ipam_->Release(a.network, owner));
   }
+  CountPorts(a.ports, -1);
   attachments_.erase(it);
   return errors.ToStatus(what);
 }
@@ -645,6 +664,7 @@ absl::Status NetworkManager::PublishPort(absl::string_view container_id, absl::s
   MESH_RETURN_IF_ERROR(
       Annotate(nft_->Apply(PortsTransaction(it->second, {port}, nft::AddPort)), what));
   it->second.ports.push_back(port);
+  CountPorts({port}, +1);
   FlushConntrack({port});
   return absl::OkStatus();
 }
@@ -667,6 +687,7 @@ absl::Status NetworkManager::UnpublishPort(absl::string_view container_id,
   MESH_RETURN_IF_ERROR(
       Annotate(nft_->Apply(PortsTransaction(it->second, {*port_it}, nft::RemovePort)), what));
   FlushConntrack({*port_it});
+  CountPorts({*port_it}, -1);
   ports.erase(port_it);
   return absl::OkStatus();
 }
@@ -684,6 +705,7 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
   // 1. Adopt the desired state as the registry.
   networks_.clear();
   attachments_.clear();
+  port_uses_.clear();
   std::set<std::string> owned_links;
   for (const NetworkConfig& config : desired.networks) {
     if (!config.subnet || !config.gateway) {
@@ -705,7 +727,9 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
       continue;
     }
     owned_links.insert(a.host_ifname);
-    attachments_.emplace(AttachmentKey{a.container_id, a.network}, a);
+    if (attachments_.emplace(AttachmentKey{a.container_id, a.network}, a).second) {
+      CountPorts(a.ports, +1);
+    }
   }
 
   // 2. Links: remove mesh-named links nothing owns, then create what is missing.

@@ -157,6 +157,9 @@ class NetworkManager {
   absl::Status EnsureNftTable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckPortsFree(const std::vector<PortMapping>& ports) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Keeps port_uses_ in step with attachments_: +1 (or -1) for each of `ports`.
+  void CountPorts(const std::vector<PortMapping>& ports, int delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   nft::NetworkEntry NftNetwork(const Network& network) const;
   std::vector<nft::PortEntry> NftPorts(const AttachResult& attachment,
                                        const std::vector<PortMapping>& ports) const;
@@ -199,6 +202,9 @@ class NetworkManager {
   bool ip_forward_set_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, Network, std::less<>> networks_ ABSL_GUARDED_BY(mu_);
   std::map<AttachmentKey, AttachResult> attachments_ ABSL_GUARDED_BY(mu_);
+  // How many published ports use each protocol/host port (PortKey): CheckPortsFree looks at
+  // the attachments only when the count is not 0, so a publish costs the same at any N.
+  std::map<uint32_t, int> port_uses_ ABSL_GUARDED_BY(mu_);
   // Host ends of detached pairs that `table bridge mesh` cuts off until the reaper has deleted
   // them. Its own lock: the reaper's thread takes it while a caller holding mu_ waits for it.
   mutable absl::Mutex retired_mu_ ABSL_ACQUIRED_AFTER(mu_);

@@ -162,6 +162,59 @@ TEST_F(NetworkManagerTest, FailureAtEveryKernelStepOfCreateNetworkRollsBack) {
   EXPECT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
 }
 
+// A host port is taken while some attachment publishes it, and free again once none does
+// (unpublish, detach, reconcile): the per-port count agrees with the attachments.
+TEST_F(NetworkManagerTest, HostPortsAreFreeAgainAfterUnpublishDetachAndReconcile) {
+  ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
+  auto web = manager_->Attach(Request("web"));  // publishes 8080/tcp
+  ASSERT_TRUE(web.ok()) << web.status();
+  const PortMapping dns{.protocol = Protocol::kUdp, .host_port = 5353, .container_port = 53};
+  const PortMapping bound{.host_address = *ipam::IpAddress::Parse("192.0.2.1"),
+                          .host_port = 9090,
+                          .container_port = 90};
+  ASSERT_TRUE(manager_->PublishPort("web", "front", dns).ok());
+  ASSERT_TRUE(manager_->PublishPort("web", "front", bound).ok());
+  AttachRequest other = Request("other");
+  other.ports.clear();
+  other.ifname = "eth1";  // the fake's containers share one namespace
+  other.default_route = false;
+  auto attached = manager_->Attach(other);
+  ASSERT_TRUE(attached.ok()) << attached.status();
+  // Same protocol/port: taken; the other protocol, or another host address, is not.
+  EXPECT_TRUE(absl::IsAlreadyExists(manager_->PublishPort("other", "front", dns)));
+  EXPECT_TRUE(absl::IsAlreadyExists(manager_->PublishPort(
+      "other", "front", {.host_port = 9090, .container_port = 1})));  // every address
+  const PortMapping tcp5353{.host_port = 5353, .container_port = 53};
+  ASSERT_TRUE(manager_->PublishPort("other", "front", tcp5353).ok());
+  const PortMapping other_address{.host_address = *ipam::IpAddress::Parse("192.0.2.2"),
+                                  .host_port = 9090,
+                                  .container_port = 90};
+  ASSERT_TRUE(manager_->PublishPort("other", "front", other_address).ok());
+
+  ASSERT_TRUE(manager_->UnpublishPort("web", "front", dns).ok());
+  const PortMapping dns2{.protocol = Protocol::kUdp, .host_port = 5353, .container_port = 54};
+  ASSERT_TRUE(manager_->PublishPort("other", "front", dns2).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(manager_->PublishPort("web", "front", dns)));
+
+  // Reconcile adopts the attachments as given, ports included.
+  DesiredState desired;
+  desired.networks.push_back(manager_->GetNetwork("front")->config);
+  desired.attachments = manager_->ListAttachments();
+  ASSERT_TRUE(manager_->Reconcile(desired).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(manager_->PublishPort("web", "front", dns)));
+  EXPECT_TRUE(absl::IsAlreadyExists(manager_->Attach(Request("web2")).status()));  // 8080
+
+  ASSERT_TRUE(manager_->Detach("web", "front").ok());
+  AttachRequest web2 = Request("web2");
+  web2.ifname = "eth2";
+  web2.default_route = false;
+  web2.ports.push_back({.host_address = *ipam::IpAddress::Parse("192.0.2.1"),
+                        .host_port = 9090,
+                        .container_port = 90});
+  auto again = manager_->Attach(web2);  // 8080/tcp and 192.0.2.1:9090 are free again
+  EXPECT_TRUE(again.ok()) << again.status();
+}
+
 TEST_F(NetworkManagerTest, PortCollisionsAndBadInputChangeNothing) {
   ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
   ASSERT_TRUE(manager_->Attach(Request("web")).ok());
