@@ -57,20 +57,22 @@ std::vector<char*> CArray(const std::vector<std::string>& strings) {
   if (o.new_session && ::setsid() < 0) fail(1);
   if (o.mntns_fd >= 0 && ::setns(o.mntns_fd, CLONE_NEWNS) != 0) fail(2);
   if (o.netns_fd >= 0 && ::setns(o.netns_fd, CLONE_NEWNET) != 0) fail(3);
-  int fds[3] = {o.stdin_fd >= 0 ? o.stdin_fd : devnull, o.stdout_fd >= 0 ? o.stdout_fd : devnull,
-                o.stderr_fd >= 0 ? o.stderr_fd : devnull};
-  // dup every source above 2 first, so dup2 onto 0..2 cannot clobber a later source.
-  for (int& fd : fds) {
-    if (fd <= 2) {
-      fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-      if (fd < 0) fail(4);
+  int fds[4] = {o.stdin_fd >= 0 ? o.stdin_fd : devnull, o.stdout_fd >= 0 ? o.stdout_fd : devnull,
+                o.stderr_fd >= 0 ? o.stderr_fd : devnull, o.fd3};
+  const int count = o.fd3 >= 0 ? 4 : 3;
+  // dup every source below `count` out of the way first, so that dup2 onto 0..count-1 cannot
+  // clobber a later source.
+  for (int i = 0; i < count; ++i) {
+    if (fds[i] < count) {
+      fds[i] = ::fcntl(fds[i], F_DUPFD_CLOEXEC, count);
+      if (fds[i] < 0) fail(4);
     }
   }
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < count; ++i) {
     if (::dup2(fds[i], i) < 0) fail(4);
   }
-  // Only 0, 1 and 2 may reach the new program, whatever some library opened without CLOEXEC.
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(4);
+  // Only these may reach the new program, whatever some library opened without CLOEXEC.
+  if (::close_range(static_cast<unsigned>(count), ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(4);
   ::execvpe(argv[0], argv, envp);
   fail(5);
   ::_exit(127);

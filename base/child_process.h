@@ -34,6 +34,9 @@ struct SpawnOptions {
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // Becomes fd 3 in the child when >= 0 (borrowed), for a channel besides stdio; else only
+  // 0, 1 and 2 reach it.
+  int fd3 = -1;
   // Starts a new session (setsid) so a terminal's signals do not reach the child.
   bool new_session = false;
 };

@@ -16,6 +16,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # what the runtime, the sandbox and the demos run
   iproute2 nftables busybox-static socat util-linux procps kmod
+  # the runtime benchmark's comparison (bench/runtime_bench.cc)
+  crun
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -16,6 +16,7 @@
 #include "base/status_macros.h"
 #include "runtime/cgroups/cgroup_v1.h"
 #include "runtime/cgroups/cgroup_v2.h"
+#include "runtime/cgroups/devices.h"
 
 namespace mesh::runtime {
 namespace {
@@ -112,6 +113,9 @@ absl::Status ValidateResources(const Resources& r) {
     problems.push_back(
         absl::StrCat("pids_limit ", *r.pids_limit, " must be positive, or -1 or 0 for no limit"));
   }
+  if (absl::Status devices = ValidateDeviceRules(r.devices); !devices.ok()) {
+    problems.emplace_back(devices.message());
+  }
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("invalid resources: ", absl::StrJoin(problems, "; ")));
@@ -180,11 +184,11 @@ absl::StatusOr<std::unique_ptr<CgroupDriver>> DetectCgroupDriver(const CgroupLay
     return std::make_unique<CgroupV1Driver>(std::move(roots), options.parent, options.timeout,
                                             std::move(fs));
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "no usable cgroup hierarchy: ", v2_problem, "; and no v1 hierarchy is mounted for ",
-      absl::StrJoin(missing_v1, ", "),
-      ". mesh needs cpu, memory and pids in cgroup v2, or memory, cpu, cpuacct, pids and "
-      "freezer as cgroup v1 hierarchies"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("no usable cgroup hierarchy: ", v2_problem,
+                   "; and no v1 hierarchy is mounted for ", absl::StrJoin(missing_v1, ", "),
+                   ". mesh needs cpu, memory and pids in cgroup v2, or memory, cpu, cpuacct, pids, "
+                   "freezer and devices as cgroup v1 hierarchies"));
 }
 
 }  // namespace mesh::runtime

@@ -1,8 +1,8 @@
 #pragma once
 
 // mesh's cgroups: one interface (Cgroup, made by a CgroupDriver) with two implementations, one
-// for cgroup v1 (a hierarchy per controller: memory, cpu, cpuacct, pids, freezer) and one for
-// cgroup v2 (one unified hierarchy), chosen by what the host mounts (DetectCgroupDriver).
+// for cgroup v1 (a hierarchy per controller: memory, cpu, cpuacct, pids, freezer, devices) and
+// one for cgroup v2 (one unified hierarchy), chosen by what the host mounts (DetectCgroupDriver).
 // docs/cgroups.md maps every limit to the files each driver writes.
 
 #include <sys/types.h>
@@ -43,8 +43,16 @@ struct CgroupStats {
   std::optional<uint64_t> oom_kills;
 };
 
+// One directory of a cgroup and the hierarchy it lies in (Cgroup::HierarchyDirs).
+struct CgroupHierarchyDir {
+  // v1: the base name of the hierarchy's mount point, as /sys/fs/cgroup shows it ("memory",
+  // "cpu,cpuacct"); v2: "" (the one unified hierarchy).
+  std::string hierarchy;
+  std::string dir;  // the cgroup's directory in it ("/sys/fs/cgroup/memory/mesh/web-1")
+};
+
 // One cgroup: a directory per hierarchy it lives in (v1: one each for memory, cpu, cpuacct,
-// pids and freezer, fewer where controllers are mounted together; v2: one).
+// pids, freezer and devices, fewer where controllers are mounted together; v2: one).
 //
 // The object is a handle, not the owner of the kernel object: a container's cgroup outlives
 // the handle (and meshd), so dropping a Cgroup leaves the cgroup as it is. Destroy() removes
@@ -58,19 +66,25 @@ class Cgroup {
   virtual const std::string& name() const = 0;
   // The cgroup's directories, one per distinct hierarchy, in a fixed order.
   virtual std::vector<std::string> Paths() const = 0;
+  // Paths() with the hierarchy of each, for showing the container its own cgroup at
+  // /sys/fs/cgroup (runtime/rootfs/cgroupfs.h).
+  virtual std::vector<CgroupHierarchyDir> HierarchyDirs() const = 0;
   // v2: a descriptor of the cgroup directory (O_RDONLY | O_DIRECTORY), for
   // clone3(CLONE_INTO_CGROUP), valid while this object lives. -1 on v1, and on v2 when the
   // directory did not exist when the handle was made.
   virtual int dir_fd() const = 0;
 
   // Sets the limits present in `resources`; absent ones keep their current value (so Apply is
-  // also an update). Every value is checked first (ValidateResources): InvalidArgument and no
-  // file touched if any is wrong. FailedPrecondition if a limit needs what the host lacks
-  // (swap accounting for memory_swap). A kernel refusal part way leaves the earlier limits set
-  // and names the file.
+  // also an update). Device rules, when given, replace the cgroup's device access as a whole
+  // (v1 devices.deny/devices.allow, v2 a BPF device program; runtime/cgroups/devices.h). Every
+  // value is checked first (ValidateResources): InvalidArgument and no file touched if any is
+  // wrong. FailedPrecondition if a limit needs what the host lacks (swap accounting for
+  // memory_swap). A kernel refusal part way leaves the earlier limits set and names the file.
   virtual absl::Status Apply(const Resources& resources) = 0;
   // The limits the kernel holds now, in Resources' terms; unlimited values are unset. v2 does
-  // not report cpu_shares (cpu.weight cannot be converted back exactly).
+  // not report cpu_shares (cpu.weight cannot be converted back exactly). Device rules are not
+  // reported (v1 devices.list does not show an allow default's exceptions, a v2 program is
+  // not read back).
   virtual absl::StatusOr<Resources> Limits() = 0;
 
   // Moves process `pid` (with all its threads) into the cgroup, in every hierarchy.
@@ -146,9 +160,9 @@ class CgroupDriver {
 // Chooses the driver for a host:
 //   - v2 if the cgroup2 mount's cgroup.controllers lists memory, pids and cpu (pure v2 hosts,
 //     and hybrid hosts that moved those controllers to v2);
-//   - else v1 if memory, cpu, cpuacct, pids and freezer are mounted as v1 hierarchies (pure v1,
-//     and hybrid hosts such as this project's CI machines, whose cgroup2 mount holds no such
-//     controller);
+//   - else v1 if memory, cpu, cpuacct, pids, freezer and devices are mounted as v1 hierarchies
+//     (pure v1, and hybrid hosts such as this project's CI machines, whose cgroup2 mount holds
+//     no such controller);
 //   - else FailedPrecondition saying what is missing.
 // InvalidArgument if options.parent is not a clean relative path.
 absl::StatusOr<std::unique_ptr<CgroupDriver>> DetectCgroupDriver(const CgroupLayout& layout,

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "base/atomic_file.h"
 #include "base/errno_status.h"
+#include "runtime/cgroups/devices.h"
 
 namespace mesh::runtime {
 
@@ -82,6 +83,14 @@ absl::Status KernelCgroupFs::Kill(pid_t pid, int signal) {
     return mesh::ErrnoToStatus(errno, absl::StrCat("signal process ", pid, " with ", signal));
   }
   return absl::OkStatus();
+}
+
+absl::Status KernelCgroupFs::SetDeviceProgram(const std::string& path,
+                                              const std::vector<bpf_insn>& program) {
+  const std::string what = absl::StrCat("set the device program of cgroup ", path);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return mesh::ErrnoToStatus(errno, what);
+  return ReplaceDeviceProgram(fd.get(), program, what);
 }
 
 absl::StatusOr<uint64_t> ParseCgroupValue(absl::string_view text, absl::string_view what) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <linux/bpf.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -48,6 +49,11 @@ class CgroupFs {
   virtual absl::StatusOr<UniqueFd> OpenDir(const std::string& path) = 0;
   // kill(2). NotFound (ESRCH) if the process is gone.
   virtual absl::Status Kill(pid_t pid, int signal) = 0;
+  // cgroup v2 device control: makes `program` (a BPF_PROG_TYPE_CGROUP_DEVICE program,
+  // DeviceProgram in runtime/cgroups/devices.h) the one device program of the cgroup2
+  // directory `path`, replacing the one set before. The kernel removes it with the cgroup.
+  virtual absl::Status SetDeviceProgram(const std::string& path,
+                                        const std::vector<bpf_insn>& program) = 0;
 };
 
 // The real thing. Stateless.
@@ -61,6 +67,8 @@ class KernelCgroupFs : public CgroupFs {
   absl::Status Write(const std::string& path, absl::string_view value) override;
   absl::StatusOr<UniqueFd> OpenDir(const std::string& path) override;
   absl::Status Kill(pid_t pid, int signal) override;
+  absl::Status SetDeviceProgram(const std::string& path,
+                                const std::vector<bpf_insn>& program) override;
 };
 
 // Parsers for the shapes cgroupfs files come in. Each returns InvalidArgument naming `what`

@@ -11,6 +11,7 @@
 #include "base/rollback.h"
 #include "base/status_macros.h"
 #include "runtime/cgroups/cgroup_common.h"
+#include "runtime/cgroups/devices.h"
 
 namespace mesh::runtime {
 namespace {
@@ -38,9 +39,12 @@ absl::StatusOr<int64_t> ReadSigned(CgroupFs& fs, const std::string& path) {
 
 class CgroupV1 : public CgroupBase {
  public:
-  CgroupV1(std::string name, std::map<std::string, std::string> dirs, std::shared_ptr<CgroupFs> fs,
+  CgroupV1(std::string name, std::map<std::string, std::string> dirs,
+           std::vector<CgroupHierarchyDir> hierarchies, std::shared_ptr<CgroupFs> fs,
            absl::Duration timeout)
-      : CgroupBase(std::move(name), std::move(fs), timeout), dirs_(std::move(dirs)) {}
+      : CgroupBase(std::move(name), std::move(fs), timeout),
+        dirs_(std::move(dirs)),
+        hierarchies_(std::move(hierarchies)) {}
 
   CgroupVersion version() const override { return CgroupVersion::kV1; }
   int dir_fd() const override { return -1; }
@@ -53,6 +57,8 @@ class CgroupV1 : public CgroupBase {
     }
     return paths;
   }
+
+  std::vector<CgroupHierarchyDir> HierarchyDirs() const override { return hierarchies_; }
 
   absl::Status Apply(const Resources& r) override {
     const std::string what = absl::StrCat("apply resources to ", Describe());
@@ -107,6 +113,18 @@ class CgroupV1 : public CgroupBase {
       // OCI: 0 and -1 mean no limit.
       std::string value = *r.pids_limit <= 0 ? "max" : absl::StrCat(*r.pids_limit);
       MESH_RETURN_IF_ERROR(mesh::Annotate(fs().Write(File("pids", "pids.max"), value), what));
+    }
+    if (!r.devices.empty()) {
+      // The default first: "a" to devices.deny (or .allow) sets it and clears every earlier
+      // exception, so applying the same rules again gives the same result. Then each
+      // exception, one line per write.
+      auto file = [this](bool allow) {
+        return File("devices", allow ? "devices.allow" : "devices.deny");
+      };
+      for (const DeviceRule& rule : r.devices) {
+        MESH_RETURN_IF_ERROR(
+            mesh::Annotate(fs().Write(file(rule.allow), DeviceRuleLine(rule)), what));
+      }
     }
     return absl::OkStatus();
   }
@@ -215,6 +233,7 @@ class CgroupV1 : public CgroupBase {
   }
 
   std::map<std::string, std::string> dirs_;
+  std::vector<CgroupHierarchyDir> hierarchies_;
 };
 
 }  // namespace
@@ -236,6 +255,14 @@ std::vector<std::string> CgroupV1Driver::ParentPaths() const {
   std::vector<std::string> paths;
   for (const std::string& root : DistinctRoots()) paths.push_back(Join(root, parent_));
   return paths;
+}
+
+std::vector<CgroupHierarchyDir> CgroupV1Driver::HierarchyDirsFor(absl::string_view name) const {
+  std::vector<CgroupHierarchyDir> out;
+  for (const std::string& root : DistinctRoots()) {
+    out.push_back({root.substr(root.rfind('/') + 1), Join(Join(root, parent_), name)});
+  }
+  return out;
 }
 
 std::map<std::string, std::string> CgroupV1Driver::DirsFor(absl::string_view name) const {
@@ -265,7 +292,8 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CgroupV1Driver::Create(absl::string_view
     undo.Push([fs = fs_, dir] { fs->RemoveDir(dir).IgnoreError(); });
   }
   undo.Commit();
-  return std::make_unique<CgroupV1>(std::string(name), DirsFor(name), fs_, timeout_);
+  return std::make_unique<CgroupV1>(std::string(name), DirsFor(name), HierarchyDirsFor(name), fs_,
+                                    timeout_);
 }
 
 absl::StatusOr<std::unique_ptr<Cgroup>> CgroupV1Driver::Open(absl::string_view name) {
@@ -279,13 +307,15 @@ absl::StatusOr<std::unique_ptr<Cgroup>> CgroupV1Driver::Open(absl::string_view n
           absl::StrCat(what, ": ", dir, " (hierarchy \"", controller, "\") does not exist"));
     }
   }
-  return std::make_unique<CgroupV1>(std::string(name), std::move(dirs), fs_, timeout_);
+  return std::make_unique<CgroupV1>(std::string(name), std::move(dirs), HierarchyDirsFor(name), fs_,
+                                    timeout_);
 }
 
 absl::StatusOr<std::unique_ptr<Cgroup>> CgroupV1Driver::Attach(absl::string_view name) {
   MESH_RETURN_IF_ERROR(mesh::Annotate(ValidateCgroupName(name),
                                       absl::StrCat("attach to cgroup \"", name, "\" (v1)")));
-  return std::make_unique<CgroupV1>(std::string(name), DirsFor(name), fs_, timeout_);
+  return std::make_unique<CgroupV1>(std::string(name), DirsFor(name), HierarchyDirsFor(name), fs_,
+                                    timeout_);
 }
 
 absl::StatusOr<std::vector<std::string>> CgroupV1Driver::List() {

@@ -16,13 +16,14 @@ namespace mesh::runtime {
 // cgroup v1: one hierarchy per controller (or per group of co-mounted controllers, like
 // "cpu,cpuacct"), so a cgroup is a directory of the same relative path in each of them.
 // Limits go to memory.limit_in_bytes (+ memory.memsw.limit_in_bytes), cpu.cfs_quota_us,
-// cpu.cfs_period_us, cpu.shares and pids.max; freezing to freezer.state. Made by
+// cpu.cfs_period_us, cpu.shares and pids.max; device rules to devices.deny and devices.allow;
+// freezing to freezer.state. Made by
 // DetectCgroupDriver; tests may construct it over a FakeCgroupFs.
 class CgroupV1Driver : public CgroupDriver {
  public:
   // The controllers this driver needs, each in a mounted v1 hierarchy.
-  static constexpr std::array<absl::string_view, 5> kControllers = {"memory", "cpu", "cpuacct",
-                                                                    "pids", "freezer"};
+  static constexpr std::array<absl::string_view, 6> kControllers = {"memory", "cpu",     "cpuacct",
+                                                                    "pids",   "freezer", "devices"};
 
   // `roots` maps controller -> mount point (CgroupLayout::v1) and holds every one of
   // kControllers; `parent` is a clean relative path (DetectCgroupDriver checks both).
@@ -40,6 +41,8 @@ class CgroupV1Driver : public CgroupDriver {
  private:
   // controller -> the cgroup's directory in that controller's hierarchy.
   std::map<std::string, std::string> DirsFor(absl::string_view name) const;
+  // The cgroup's directory in each distinct hierarchy, named after the mount point.
+  std::vector<CgroupHierarchyDir> HierarchyDirsFor(absl::string_view name) const;
   // The distinct mount points, in kControllers order.
   std::vector<std::string> DistinctRoots() const;
 

@@ -12,6 +12,7 @@
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
 #include "runtime/cgroups/cgroup_common.h"
+#include "runtime/cgroups/devices.h"
 
 namespace mesh::runtime {
 namespace {
@@ -38,6 +39,7 @@ class CgroupV2 : public CgroupBase {
 
   CgroupVersion version() const override { return CgroupVersion::kV2; }
   std::vector<std::string> Paths() const override { return {dir_}; }
+  std::vector<CgroupHierarchyDir> HierarchyDirs() const override { return {{"", dir_}}; }
   int dir_fd() const override { return dir_fd_.get(); }
 
   absl::Status Apply(const Resources& r) override {
@@ -103,6 +105,11 @@ class CgroupV2 : public CgroupBase {
       // OCI: 0 and -1 mean no limit.
       std::string value = *r.pids_limit <= 0 ? "max" : absl::StrCat(*r.pids_limit);
       MESH_RETURN_IF_ERROR(mesh::Annotate(fs().Write(File("pids.max"), value), what));
+    }
+    if (!r.devices.empty()) {
+      // cgroup v2 has no devices files: a BPF program decides, replacing the one set before.
+      MESH_RETURN_IF_ERROR(
+          mesh::Annotate(fs().SetDeviceProgram(dir_, DeviceProgram(r.devices)), what));
     }
     return absl::OkStatus();
   }

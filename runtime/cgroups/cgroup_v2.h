@@ -14,7 +14,8 @@ namespace mesh::runtime {
 
 // cgroup v2: one unified hierarchy; a cgroup is one directory. Limits go to memory.max,
 // memory.swap.max, cpu.max, cpu.weight and pids.max, after the controllers are enabled from the
-// root down (cgroup.subtree_control); freezing to cgroup.freeze, killing to cgroup.kill, OOM
+// root down (cgroup.subtree_control); device rules become a BPF_PROG_TYPE_CGROUP_DEVICE
+// program (CgroupFs::SetDeviceProgram); freezing to cgroup.freeze, killing to cgroup.kill, OOM
 // kills are counted in memory.events. Made by DetectCgroupDriver; tests may construct it over a
 // FakeCgroupFs.
 class CgroupV2Driver : public CgroupDriver {

@@ -22,6 +22,14 @@ struct ExecSpec {
   uint16_t rows = 24;
   uint16_t cols = 80;
 };
+// A terminal size, as written to Runtime::ExecIo::resize_fd: 4 bytes, rows then cols, host
+// byte order (one write each, so a record never splits in a pipe).
+struct TerminalSize {
+  uint16_t rows = 0;
+  uint16_t cols = 0;
+};
+static_assert(sizeof(TerminalSize) == 4);
+
 nlohmann::json ExecSpecToJson(const ExecSpec& spec);
 absl::StatusOr<ExecSpec> ExecSpecFromJson(const nlohmann::json& json);
 

@@ -24,6 +24,7 @@
 #include "base/names.h"
 #include "base/rollback.h"
 #include "base/status_macros.h"
+#include "runtime/cgroups/cgroup.h"
 #include "runtime/container/cgroup_access.h"
 #include "runtime/container/image_config.h"
 #include "runtime/spec/defaults.h"
@@ -60,6 +61,92 @@ bool WaitReadable(int fd, absl::Duration timeout) {
   }
 }
 
+// OCI uidMappings/gidMappings as the kernel will take them (user_namespaces(7)): at most 340
+// lines, written in one write of under 4096 bytes; sizes above 0; no range past 4294967294
+// (4294967295 is "no id"); ranges overlapping neither inside nor outside.
+absl::Status ValidateIdMappings(const std::string& what, const char* kind,
+                                const std::vector<IdMapping>& mappings) {
+  constexpr size_t kMaxLines = 340;
+  constexpr uint64_t kIdLimit = 4294967295ULL;  // exclusive
+  const std::string field = absl::StrCat(kind, "_mappings");
+  if (mappings.size() > kMaxLines) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", field, " has ", mappings.size(),
+                                                   " lines, the kernel takes at most ", kMaxLines,
+                                                   "; merge adjacent ranges"));
+  }
+  for (size_t i = 0; i < mappings.size(); ++i) {
+    const IdMapping& m = mappings[i];
+    const std::string line =
+        absl::StrCat(field, "[", i, "] (", m.container_id, " ", m.host_id, " ", m.size, ")");
+    if (m.size == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": ", line, " has size 0; give the number of ids to map"));
+    }
+    if (uint64_t{m.container_id} + m.size > kIdLimit || uint64_t{m.host_id} + m.size > kIdLimit) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": ", line, " runs past id 4294967294 (4294967295 is not an id); shrink it"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      const IdMapping& o = mappings[j];
+      const bool inside = m.container_id < uint64_t{o.container_id} + o.size &&
+                          o.container_id < uint64_t{m.container_id} + m.size;
+      const bool outside =
+          m.host_id < uint64_t{o.host_id} + o.size && o.host_id < uint64_t{m.host_id} + m.size;
+      if (inside || outside) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": ", line, " overlaps ", field, "[", j, "] (", o.container_id, " ",
+                         o.host_id, " ", o.size, ") on the ", inside ? "container" : "host",
+                         " side; each id may be mapped once"));
+      }
+    }
+  }
+  if (IdMapText(mappings).size() >= 4096) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": ", field, " is 4096 bytes or more as text, more than the kernel takes in its ",
+        "one write; use fewer, larger ranges"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateUserNamespace(const std::string& what, const ContainerSpec& spec) {
+  if (!HasUserNamespace(spec)) {
+    if (!spec.uid_mappings.empty() || !spec.gid_mappings.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": uid/gid mappings are set but the container has no user namespace; add a ",
+          "user namespace to its namespaces, or drop the mappings"));
+    }
+    return absl::OkStatus();
+  }
+  if (spec.uid_mappings.empty() || spec.gid_mappings.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": a user namespace needs both uid_mappings and gid_mappings (for example ",
+        "container 0, host 100000, size 65536)"));
+  }
+  MESH_RETURN_IF_ERROR(ValidateIdMappings(what, "uid", spec.uid_mappings));
+  MESH_RETURN_IF_ERROR(ValidateIdMappings(what, "gid", spec.gid_mappings));
+  // mesh builds the rootfs as the container's root: uid 0 and gid 0 must exist inside.
+  if (!HostIdOf(spec.uid_mappings, 0) || !HostIdOf(spec.gid_mappings, 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": the user namespace must map container uid 0 and gid 0 (its root sets up the ",
+        "rootfs); add a mapping that starts at container id 0"));
+  }
+  const User& user = spec.process.user;
+  if (!HostIdOf(spec.uid_mappings, user.uid)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": the process's uid ", user.uid,
+                                                   " is not in uid_mappings; map it or run as a ",
+                                                   "mapped user"));
+  }
+  std::vector<uint32_t> gids = user.additional_gids;
+  gids.push_back(user.gid);
+  for (uint32_t gid : gids) {
+    if (!HostIdOf(spec.gid_mappings, gid)) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": the process's gid ", gid,
+                                                     " is not in gid_mappings; map it or drop it"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateSpec(const ContainerSpec& spec) {
   const std::string what = absl::StrCat("container ", Quote(spec.id));
   MESH_RETURN_IF_ERROR(Annotate(ValidateName(NameKind::kContainer, spec.id), "create container"));
@@ -81,22 +168,26 @@ absl::Status ValidateSpec(const ContainerSpec& spec) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": hostname is longer than 64 bytes"));
   }
   for (const NamespaceSpec& ns : spec.namespaces) {
+    if (ns.type == NamespaceType::kUser && !ns.path.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": joining an existing user namespace by path (", Quote(ns.path),
+                       ") is not supported; leave the path empty to give the container a new one"));
+    }
     if (!ns.path.empty() && ns.type != NamespaceType::kNetwork && ns.type != NamespaceType::kIpc &&
         ns.type != NamespaceType::kUts) {
       return absl::InvalidArgumentError(absl::StrCat(
           what, ": joining an existing namespace by path works for network, ipc and uts only"));
     }
-    if (ns.type == NamespaceType::kUser) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": user namespaces are not supported yet"));
-    }
   }
+  MESH_RETURN_IF_ERROR(ValidateUserNamespace(what, spec));
   const Resources& r = spec.resources;
   if ((r.memory_limit && *r.memory_limit <= 0) || (r.pids_limit && *r.pids_limit <= 0) ||
       (r.cpu_quota && *r.cpu_quota <= 0)) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": memory, pids and cpu quota limits must be positive"));
   }
+  // Every limit and device rule against what the kernel takes, before the shim starts.
+  MESH_RETURN_IF_ERROR(Annotate(ValidateResources(r), what));
   return absl::OkStatus();
 }
 
@@ -177,10 +268,19 @@ absl::StatusOr<ContainerState> Runtime::Create(ContainerSpec requested) {
     return absl::AlreadyExistsError(absl::StrCat(what, ": a container of that id exists"));
   }
   Rollback undo;
-  undo.Push([paths] {
-    std::error_code ec;
-    std::filesystem::remove_all(paths.run_dir, ec);
-    std::filesystem::remove_all(paths.data_dir, ec);
+  undo.Push([paths, what] {
+    for (const std::string& dir : {paths.run_dir, paths.data_dir}) {
+      std::error_code ec;
+      // A second pass catches what appeared during the first (nothing may write there, but
+      // a failed create must not fail silently either).
+      for (int pass = 0; pass < 2 && std::filesystem::exists(dir, ec); ++pass) {
+        std::filesystem::remove_all(dir, ec);
+      }
+      if (std::filesystem::exists(dir, ec)) {
+        MESH_LOG(Warning) << what << ": could not remove " << dir << " while undoing ("
+                          << (ec ? ec.message() : "it came back") << "); remove it by hand";
+      }
+    }
   });
   MESH_RETURN_IF_ERROR(MakeDir(paths.run_dir, 0700));
   MESH_RETURN_IF_ERROR(MakeDir(paths.data_dir, 0700));
@@ -348,11 +448,15 @@ absl::StatusOr<ExitStatus> Runtime::Exec(const std::string& id, const ExecSpec& 
     remove();
     return Annotate(s, what);
   }
-  absl::StatusOr<ChildProcess> helper =
-      ChildProcess::Spawn({.argv = {options_.shim_path, "exec", paths.run_dir, file},
-                           .stdin_fd = io.stdin_fd,
-                           .stdout_fd = io.stdout_fd,
-                           .stderr_fd = io.stderr_fd});
+  SpawnOptions spawn{.argv = {options_.shim_path, "exec", paths.run_dir, file},
+                     .stdin_fd = io.stdin_fd,
+                     .stdout_fd = io.stdout_fd,
+                     .stderr_fd = io.stderr_fd};
+  if (exec.terminal && io.resize_fd >= 0) {
+    spawn.argv.push_back("--resize-fd=3");
+    spawn.fd3 = io.resize_fd;
+  }
+  absl::StatusOr<ChildProcess> helper = ChildProcess::Spawn(spawn);
   if (!helper.ok()) {
     remove();
     return Annotate(helper.status(), what);

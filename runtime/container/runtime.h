@@ -64,6 +64,9 @@ class Runtime {
     int stdin_fd = -1;
     int stdout_fd = -1;
     int stderr_fd = -1;
+    // With a terminal: the read end of a pipe of TerminalSize records (borrowed); each one
+    // resizes the exec's pty while it runs (its process gets SIGWINCH). -1: the size stays.
+    int resize_fd = -1;
   };
   // Runs one more process in the running container `id` (same namespaces, cgroup,
   // capabilities, no_new_privs and seccomp) and waits for it. Its exit status; exit code 126

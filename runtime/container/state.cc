@@ -33,6 +33,31 @@ ContainerPaths ContainerPaths::For(const std::string& run_root, const std::strin
   return {absl::StrCat(run_root, "/containers/", id), absl::StrCat(data_root, "/containers/", id)};
 }
 
+bool HasUserNamespace(const ContainerSpec& spec) {
+  for (const NamespaceSpec& ns : spec.namespaces) {
+    if (ns.type == NamespaceType::kUser) return true;
+  }
+  return false;
+}
+
+std::string IdMapText(const std::vector<IdMapping>& mappings) {
+  std::string text;
+  for (const IdMapping& m : mappings) {
+    absl::StrAppend(&text, m.container_id, " ", m.host_id, " ", m.size, "\n");
+  }
+  return text;
+}
+
+std::optional<uint32_t> HostIdOf(const std::vector<IdMapping>& mappings, uint32_t container_id) {
+  for (const IdMapping& m : mappings) {
+    if (container_id >= m.container_id &&
+        static_cast<uint64_t>(container_id) < static_cast<uint64_t>(m.container_id) + m.size) {
+      return m.host_id + (container_id - m.container_id);
+    }
+  }
+  return std::nullopt;
+}
+
 json ShimConfigToJson(const ShimConfig& c) {
   return {{"spec", SpecToJson(c.spec)},
           {"runDir", c.paths.run_dir},

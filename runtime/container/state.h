@@ -45,6 +45,14 @@ struct ShimConfig {
   std::string cgroup_parent;            // e.g. "mesh"; the container's cgroup is <parent>/<id>
 };
 nlohmann::json ShimConfigToJson(const ShimConfig& config);
+
+// User namespaces. True if the spec asks for one (NamespaceType::kUser).
+bool HasUserNamespace(const ContainerSpec& spec);
+// The text the shim writes to /proc/PID/uid_map or gid_map in one write(2): one
+// "<container id> <host id> <size>\n" line per mapping (user_namespaces(7)).
+std::string IdMapText(const std::vector<IdMapping>& mappings);
+// The host id that `container_id` maps to; nullopt if no mapping holds it.
+std::optional<uint32_t> HostIdOf(const std::vector<IdMapping>& mappings, uint32_t container_id);
 absl::StatusOr<ShimConfig> ShimConfigFromJson(const nlohmann::json& json);
 
 enum class Status { kCreated, kRunning, kStopped };

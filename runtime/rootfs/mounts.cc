@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -191,6 +192,27 @@ absl::StatusOr<UniqueFd> CloneMount(int dirfd, const std::string& path, bool rec
   UniqueFd tree(open_tree(dirfd, path.c_str(), flags));
   if (!tree.valid()) {
     return mesh::ErrnoToStatus(errno, absl::StrCat("bind \"", path, "\": open_tree"));
+  }
+  return tree;
+}
+
+absl::StatusOr<UniqueFd> IdmappedClone(const std::string& path, bool recursive, int userns_fd,
+                                       uint64_t attrs) {
+  MESH_ASSIGN_OR_RETURN(UniqueFd tree, CloneMount(AT_FDCWD, path, recursive));
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_IDMAP | attrs;
+  attr.userns_fd = static_cast<uint64_t>(userns_fd);
+  if (mount_setattr(tree.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
+                    sizeof(attr)) != 0) {
+    const int err = errno;
+    if (err == EINVAL) {
+      // The filesystem lacks FS_ALLOW_IDMAP (or the mount is idmapped already).
+      return absl::FailedPreconditionError(absl::StrCat(
+          "idmap \"", path, "\": its filesystem does not support idmapped mounts (", strerror(err),
+          "), which a container with a user namespace needs; use a path on a ",
+          "filesystem that does (ext4, xfs, btrfs, tmpfs) or run the container without one"));
+    }
+    return mesh::ErrnoToStatus(err, absl::StrCat("idmap \"", path, "\""));
   }
   return tree;
 }

@@ -49,6 +49,15 @@ absl::StatusOr<UniqueFd> NewMount(const std::string& type, const std::vector<std
 // recursive or not: open_tree(OPEN_TREE_CLONE).
 absl::StatusOr<UniqueFd> CloneMount(int dirfd, const std::string& path, bool recursive);
 
+// A detached, idmapped copy of the mount tree at `path` (open_tree(OPEN_TREE_CLONE), then
+// mount_setattr(MOUNT_ATTR_IDMAP | attrs) with the user namespace `userns_fd`): files owned by
+// id N on disk show as owned by the id the namespace maps to N (for a namespace mapping 0 to
+// host 100000, on-disk 0 is the namespace's root), and what that root creates lands as 0 on
+// disk. Needs CAP_SYS_ADMIN in the user namespace that owns the filesystem, so the caller is in
+// the initial one. FailedPrecondition if the filesystem does not support idmapped mounts.
+absl::StatusOr<UniqueFd> IdmappedClone(const std::string& path, bool recursive, int userns_fd,
+                                       uint64_t attrs);
+
 // mount_setattr on a mount fd (or the mount at an fd): sets `set`, clears `clear` MOUNT_ATTR_*
 // flags, recursively if asked.
 absl::Status SetMountAttrs(int mount_fd, uint64_t set, uint64_t clear, bool recursive);

@@ -45,16 +45,29 @@ int Fail(int code, const absl::Status& status) {
 }
 
 // Copies between the caller's stdio and the pty master until the process is gone and the pty
-// is drained.
-void Relay(int master, int child_pidfd) {
+// is drained; applies the sizes that come on `resize_fd` (-1: none).
+void Relay(int master, int child_pidfd, int resize_fd) {
   bool stdin_open = true;
   char buf[16384];
   for (;;) {
-    pollfd fds[3] = {
-        {master, POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}, {child_pidfd, POLLIN, 0}};
-    if (poll(fds, 3, -1) < 0) {
+    pollfd fds[4] = {{master, POLLIN, 0},
+                     {stdin_open ? 0 : -1, POLLIN, 0},
+                     {child_pidfd, POLLIN, 0},
+                     {resize_fd, POLLIN, 0}};
+    if (poll(fds, 4, -1) < 0) {
       if (errno == EINTR) continue;
       return;
+    }
+    if (fds[3].revents) {
+      TerminalSize size;
+      if (read(resize_fd, &size, sizeof(size)) == sizeof(size)) {
+        winsize ws{};
+        ws.ws_row = size.rows;
+        ws.ws_col = size.cols;
+        ioctl(master, TIOCSWINSZ, &ws);  // the foreground process group gets SIGWINCH
+      } else {
+        resize_fd = -1;  // closed (or a torn record): no more resizes
+      }
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = read(master, buf, sizeof(buf));
@@ -85,8 +98,10 @@ void Relay(int master, int child_pidfd) {
 
 }  // namespace
 
-int ExecMain(const std::string& run_dir, const std::string& exec_json) {
+int ExecMain(const std::string& run_dir, const std::string& exec_json, int resize_fd) {
   signal(SIGPIPE, SIG_IGN);
+  // Never inherited by what runs in the container (it closes all but 0-2 anyway).
+  if (resize_fd >= 0 && fcntl(resize_fd, F_SETFD, FD_CLOEXEC) != 0) resize_fd = -1;
   absl::StatusOr<std::string> config_text = ReadFile(run_dir + "/config.json");
   if (!config_text.ok()) return Fail(126, config_text.status());
   auto config_json = nlohmann::json::parse(*config_text, nullptr, false);
@@ -128,9 +143,18 @@ int ExecMain(const std::string& run_dir, const std::string& exec_json) {
     if (!cgroup.ok()) return Fail(126, cgroup.status());
     if (absl::Status s = (*cgroup)->AddProcess(getpid()); !s.ok()) return Fail(126, s);
   }
-  if (setns(init->get(), CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
-                             CLONE_NEWCGROUP) != 0) {
+  // With a user namespace it is joined first: setns on a pidfd with CLONE_NEWUSER among the
+  // flags switches the credentials to that namespace before it enters the others (which
+  // belong to it), all or nothing.
+  const bool userns = HasUserNamespace(spec);
+  if (setns(init->get(), (userns ? CLONE_NEWUSER : 0) | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+                             CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP) != 0) {
     return Fail(126, mesh::ErrnoToStatus(errno, "join the container's namespaces"));
+  }
+  if (userns && (syscall(SYS_setresgid, 0, 0, 0) != 0 || syscall(SYS_setgroups, 0, nullptr) != 0 ||
+                 syscall(SYS_setresuid, 0, 0, 0) != 0)) {
+    // Root of the container's namespace (as its init is), until ApplyInChild sets the user.
+    return Fail(126, mesh::ErrnoToStatus(errno, "become root in the container's user namespace"));
   }
 
   UniqueFd master, slave;
@@ -189,7 +213,7 @@ int ExecMain(const std::string& run_dir, const std::string& exec_json) {
     error.append(buf, static_cast<size_t>(n));
   }
   close(report[0]);
-  if (master.valid() && error.empty()) Relay(master.get(), child_pidfd.get());
+  if (master.valid() && error.empty()) Relay(master.get(), child_pidfd.get(), resize_fd);
   siginfo_t info{};
   while (waitid(P_PIDFD, static_cast<id_t>(child_pidfd.get()), &info, WEXITED) != 0 &&
          errno == EINTR) {

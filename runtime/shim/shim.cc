@@ -15,6 +15,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -131,29 +132,35 @@ struct ChildFds {
   int stdin_fd;
   int stdout_fd;
   int stderr_fd;
-  int console;  // with a terminal: child -> shim, the pty master (SCM_RIGHTS); else -1
+  // With a terminal or a user namespace, else -1. A socket (SCM_RIGHTS): with a user
+  // namespace the shim sends the idmapped mounts right after 'c'; with a terminal the child
+  // sends the pty master before 'r'.
+  int socket;
 };
 
-// Sends `fd` over the unix socket `sock`.
+// Sends `fd` over the unix socket `sock`; -1 sends a message without an fd ("none").
 bool SendFd(int sock, int fd) {
-  char byte = 't';
+  char byte = fd >= 0 ? 't' : 'n';
   iovec iov{&byte, 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  }
   return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1;
 }
 
-// Receives an fd sent with SendFd; invalid on failure.
-UniqueFd ReceiveFd(int sock) {
+// Receives one message of SendFd: true with *fd the fd (close-on-exec), or -1 for "none";
+// false if the socket failed or closed. Async-signal-safe (the child uses it).
+bool ReceiveFdOrNone(int sock, int* fd) {
   char byte = 0;
   iovec iov{&byte, 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
@@ -162,12 +169,60 @@ UniqueFd ReceiveFd(int sock) {
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
-  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1) return UniqueFd();
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) return false;
+  *fd = -1;
   cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) return UniqueFd();
+  if (cmsg != nullptr && cmsg->cmsg_type == SCM_RIGHTS) {
+    std::memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
+  }
+  return byte == 'n' || *fd >= 0;
+}
+
+// Receives an fd sent with SendFd; invalid on failure.
+UniqueFd ReceiveFd(int sock) {
   int fd = -1;
-  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+  if (!ReceiveFdOrNone(sock, &fd)) return UniqueFd();
   return UniqueFd(fd);
+}
+
+// The order in which the idmapped mounts travel from the shim to the child.
+std::vector<int*> ReadySlots(rootfs::ReadyMounts& ready) {
+  std::vector<int*> slots = {&ready.mountpoint, &ready.rootfs, &ready.etc[0], &ready.etc[1],
+                             &ready.etc[2]};
+  for (int& b : ready.binds) slots.push_back(&b);
+  return slots;
+}
+
+const char* NamespaceProcName(NamespaceType type) {
+  switch (type) {
+    case NamespaceType::kNetwork:
+      return "net";
+    case NamespaceType::kIpc:
+      return "ipc";
+    case NamespaceType::kUts:
+      return "uts";
+    default:
+      return nullptr;  // joining by path is refused for the others (ValidateSpec)
+  }
+}
+
+// Writes `mappings` to /proc/<pid>/<file> ("uid_map", "gid_map") in the one write the kernel
+// allows. The shim has CAP_SETUID/CAP_SETGID in the parent (initial) user namespace, so any
+// mapping is accepted and setgroups stays allowed in the container.
+absl::Status WriteIdMap(pid_t pid, const char* file, const std::vector<IdMapping>& mappings) {
+  const std::string path = absl::StrCat("/proc/", pid, "/", file);
+  const std::string text = IdMapText(mappings);
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return mesh::ErrnoToStatus(errno, absl::StrCat("open ", path));
+  ssize_t n = write(fd.get(), text.data(), text.size());
+  if (n != static_cast<ssize_t>(text.size())) {
+    return mesh::ErrnoToStatus(n < 0 ? errno : EIO, absl::StrCat("write ", path));
+  }
+  return absl::OkStatus();
 }
 
 // In the container, after pivot_root and setsid: a pty of the container's own devpts becomes
@@ -198,7 +253,8 @@ absl::Status SetUpConsole(int console_socket) {
 
 // The container's first process, from clone to execve. Never returns.
 [[noreturn]] void ContainerChild(const ShimConfig& config, const rootfs::RootfsPlan& plan,
-                                 const security::PreparedSecurity& prepared, const ChildFds& fds) {
+                                 const security::PreparedSecurity& prepared, const ChildFds& fds,
+                                 std::vector<int*>& ready_slots, const rootfs::ReadyMounts& ready) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // the supervisor gone: nobody would record us
   // Until it execs, this process runs the shim's code inside the container: nothing of it may
   // be reachable from there (/proc/PID/exe, /proc/PID/fd: CVE-2019-5736).
@@ -206,28 +262,47 @@ absl::Status SetUpConsole(int console_socket) {
   // Only what the child needs stays open: stdio on 0-2, the sync pipe on 3, the report pipe
   // on 4 (both close-on-exec). Anything else of the shim's (its report pipe to the runtime,
   // the log) must not be held by the container.
-  // With a terminal, the console socket on 5.
-  constexpr int kSync = 3, kReport = 4, kConsole = 5;
+  // With a terminal or a user namespace, the socket on 5.
+  constexpr int kSync = 3, kReport = 4, kSocket = 5;
   const int sync_high = fcntl(fds.sync_read, F_DUPFD_CLOEXEC, 1000);
   const int report_high = fcntl(fds.report, F_DUPFD_CLOEXEC, 1000);
-  const int console_high = fds.console >= 0 ? fcntl(fds.console, F_DUPFD_CLOEXEC, 1000) : -1;
+  const int socket_high = fds.socket >= 0 ? fcntl(fds.socket, F_DUPFD_CLOEXEC, 1000) : -1;
   if (sync_high < 0 || report_high < 0 || dup2(fds.stdin_fd, 0) < 0 || dup2(fds.stdout_fd, 1) < 0 ||
       dup2(fds.stderr_fd, 2) < 0 || dup3(sync_high, kSync, O_CLOEXEC) < 0 ||
       dup3(report_high, kReport, O_CLOEXEC) < 0 ||
-      (console_high >= 0 && dup3(console_high, kConsole, O_CLOEXEC) < 0)) {
+      (socket_high >= 0 && dup3(socket_high, kSocket, O_CLOEXEC) < 0)) {
     _exit(126);
   }
-  syscall(SYS_close_range, (console_high >= 0 ? kConsole : kReport) + 1, ~0U, 0);
+  syscall(SYS_close_range, (socket_high >= 0 ? kSocket : kReport) + 1, ~0U, 0);
   auto fail = [&](const absl::Status& status) {
     WriteAllBestEffort(kReport, absl::StrCat("E", status.message()));
     _exit(127);
   };
   if (!ReadByte(kSync, 'c')) _exit(1);
   const ContainerSpec& spec = config.spec;
+  if (plan.user_namespace) {
+    // The shim has written our uid and gid maps: become the namespace's root (host
+    // root_uid/root_gid), without the host's supplementary groups. The raw calls, as glibc's
+    // would try to change every thread.
+    if (syscall(SYS_setresgid, 0, 0, 0) != 0 || syscall(SYS_setgroups, 0, nullptr) != 0 ||
+        syscall(SYS_setresuid, 0, 0, 0) != 0) {
+      fail(mesh::ErrnoToStatus(errno, "become root in the container's user namespace"));
+    }
+    // A change of ids clears the parent-death signal (commit_creds): set it again.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The idmapped rootfs, /etc files and binds the shim made for us, in ReadySlots order.
+    for (int* slot : ready_slots) {
+      if (!ReceiveFdOrNone(kSocket, slot)) {
+        fail(mesh::ErrnoToStatus(errno, "receive the idmapped mounts from the shim"));
+      }
+    }
+  }
   // Joined namespaces first (a shared network namespace, like a pod), then our own cgroup
-  // namespace, rooted at the cgroup the shim has just put us in.
+  // namespace, rooted at the cgroup the shim has just put us in. With a user namespace the
+  // shim joined them for us before the clone (they belong to the initial user namespace,
+  // where this process has no capability).
   for (const NamespaceSpec& ns : spec.namespaces) {
-    if (ns.path.empty()) continue;
+    if (ns.path.empty() || plan.user_namespace) continue;
     UniqueFd fd(open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid() || setns(fd.get(), NamespaceFlag(ns.type)) != 0) {
       fail(mesh::ErrnoToStatus(errno, absl::StrCat("join namespace \"", ns.path, "\"")));
@@ -238,16 +313,27 @@ absl::Status SetUpConsole(int console_socket) {
       fail(mesh::ErrnoToStatus(errno, "new cgroup namespace"));
     }
   }
-  if (sethostname(spec.hostname.data(), spec.hostname.size()) != 0) {
+  // A joined uts namespace keeps its hostname (it is the pod's, as with Docker's
+  // --uts=container:X); only our own gets the container's.
+  const bool own_uts =
+      std::any_of(spec.namespaces.begin(), spec.namespaces.end(),
+                  [](const auto& ns) { return ns.type == NamespaceType::kUts && ns.path.empty(); });
+  if (own_uts && sethostname(spec.hostname.data(), spec.hostname.size()) != 0) {
     fail(mesh::ErrnoToStatus(errno, "set the hostname"));
   }
-  if (absl::Status s = rootfs::MountRootfs(plan); !s.ok()) fail(s);
-  if (absl::Status s = rootfs::PivotRoot(plan.rootfs); !s.ok()) fail(s);
-  if (setsid() < 0) fail(mesh::ErrnoToStatus(errno, "setsid"));
-  if (console_high >= 0) {
-    if (absl::Status s = SetUpConsole(kConsole); !s.ok()) fail(s);
-    close(kConsole);
+  if (absl::Status s = rootfs::MountRootfs(plan, plan.user_namespace ? &ready : nullptr); !s.ok()) {
+    fail(s);
   }
+  if (absl::Status s = plan.user_namespace ? rootfs::PivotRootAt(ready.rootfs, plan.rootfs)
+                                           : rootfs::PivotRoot(plan.rootfs);
+      !s.ok()) {
+    fail(s);
+  }
+  if (setsid() < 0) fail(mesh::ErrnoToStatus(errno, "setsid"));
+  if (spec.process.terminal) {
+    if (absl::Status s = SetUpConsole(kSocket); !s.ok()) fail(s);
+  }
+  if (socket_high >= 0) close(kSocket);
   WriteAllBestEffort(kReport, "r");
   if (!ReadByte(kSync, 's')) _exit(1);
 
@@ -294,6 +380,10 @@ class Shim {
 
  private:
   absl::Status WriteStateFile() { return WriteState(config_.paths, state_); }
+  // For a container with a user namespace, once its process `pid` exists (waiting for 'c'):
+  // writes its uid and gid maps, then makes its idmapped mounts with its namespace.
+  absl::StatusOr<rootfs::IdmappedMounts> SetUpUserNamespace(pid_t pid,
+                                                            const rootfs::RootfsPlan& plan);
   absl::Status StartContainer();
   std::string Handle(const std::string& command);
   void Reap();
@@ -345,7 +435,13 @@ absl::Status Shim::Create() {
   plan.mounts = spec.mounts;
   plan.masked_paths = spec.masked_paths;
   plan.readonly_paths = spec.readonly_paths;
+  plan.user_namespace = HasUserNamespace(spec);
   MESH_RETURN_IF_ERROR(rootfs::ValidatePlan(plan));
+  // With a user namespace the child receives its mounts into these (allocated now: the child
+  // only fills them in).
+  rootfs::ReadyMounts ready;
+  ready.binds.assign(plan.mounts.size(), -1);
+  std::vector<int*> ready_slots = ReadySlots(ready);
   MESH_ASSIGN_OR_RETURN(
       LogWriter log, LogWriter::Open(config_.paths.log(), spec.log.max_size, spec.log.max_files));
   log_.emplace(std::move(log));
@@ -354,14 +450,14 @@ absl::Status Shim::Create() {
   MESH_ASSIGN_OR_RETURN(Pipe report, Pipe::Make());
   MESH_ASSIGN_OR_RETURN(Pipe out, Pipe::Make());
   MESH_ASSIGN_OR_RETURN(Pipe err, Pipe::Make());
-  UniqueFd console_shim, console_child;
-  if (spec.process.terminal) {
+  UniqueFd socket_shim, socket_child;
+  if (spec.process.terminal || plan.user_namespace) {
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-      return mesh::ErrnoToStatus(errno, "console socket");
+      return mesh::ErrnoToStatus(errno, "setup socket");
     }
-    console_shim = UniqueFd(pair[0]);
-    console_child = UniqueFd(pair[1]);
+    socket_shim = UniqueFd(pair[0]);
+    socket_child = UniqueFd(pair[1]);
   }
   UniqueFd null(open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!null.valid()) return mesh::ErrnoToStatus(errno, "open /dev/null");
@@ -385,22 +481,72 @@ absl::Status Shim::Create() {
   cgroup_guard_ = true;
   MESH_RETURN_IF_ERROR(cgroup_->Apply(spec.resources));
   if (absl::StatusOr<uint64_t> oom = cgroup_->OomKillCount(); oom.ok()) oom_kills_before_ = *oom;
+  // The container sees its own cgroup, read-only, at /sys/fs/cgroup.
+  for (const CgroupHierarchyDir& h : cgroup_->HierarchyDirs()) {
+    plan.cgroups.push_back({h.hierarchy, h.dir});
+  }
 
   uint64_t flags = 0;
   for (const NamespaceSpec& ns : spec.namespaces) {
     // The cgroup namespace is made by the child once it is in its cgroup; joined ones are
-    // entered by the child.
+    // entered by the child. With CLONE_NEWUSER the kernel makes the user namespace first, and
+    // the other new namespaces belong to it.
     if (ns.path.empty() && ns.type != NamespaceType::kCgroup) flags |= NamespaceFlag(ns.type);
+  }
+  // With a user namespace, namespaces joined by path belong to the initial user namespace,
+  // where the child will hold no capability to setns: the shim enters them around the clone
+  // (the child inherits them), and returns to its own at once.
+  struct Joined {
+    UniqueFd own;
+    int flag;
+    std::string name;
+  };
+  std::vector<Joined> joined;
+  auto leave_joined = [&]() -> absl::Status {
+    absl::Status status;
+    for (Joined& j : joined) {
+      if (setns(j.own.get(), j.flag) != 0) {
+        status.Update(mesh::ErrnoToStatus(
+            errno, absl::StrCat("return the shim to its own ", j.name, " namespace")));
+      }
+    }
+    joined.clear();
+    return status;
+  };
+  if (plan.user_namespace) {
+    for (const NamespaceSpec& ns : spec.namespaces) {
+      if (ns.path.empty()) continue;
+      const char* name = NamespaceProcName(ns.type);
+      if (name == nullptr) continue;
+      UniqueFd target(open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+      UniqueFd own(open(absl::StrCat("/proc/self/ns/", name).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!target.valid() || !own.valid() || setns(target.get(), NamespaceFlag(ns.type)) != 0) {
+        absl::Status s =
+            mesh::ErrnoToStatus(errno, absl::StrCat("join namespace \"", ns.path, "\""));
+        s.Update(leave_joined());
+        return s;
+      }
+      joined.push_back({std::move(own), NamespaceFlag(ns.type), name});
+    }
   }
   int pidfd = -1;
   const pid_t pid = CloneWithPidfd(flags, &pidfd);
-  if (pid < 0) return mesh::ErrnoToStatus(errno, "clone the container's process");
   if (pid == 0) {
     ContainerChild(config_, plan, prepared,
                    ChildFds{sync.read.get(), report.write.get(), null.get(), out.write.get(),
-                            err.write.get(), console_child.get()});
+                            err.write.get(), socket_child.get()},
+                   ready_slots, ready);
   }
-  init_pidfd_ = UniqueFd(pidfd);
+  const int clone_errno = errno;
+  if (pid > 0) init_pidfd_ = UniqueFd(pidfd);
+  if (absl::Status s = leave_joined(); !s.ok()) {
+    if (pid > 0) {
+      syscall(SYS_pidfd_send_signal, init_pidfd_.get(), SIGKILL, nullptr, 0);
+      waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    }
+    return s;
+  }
+  if (pid < 0) return mesh::ErrnoToStatus(clone_errno, "clone the container's process");
   // From here on a failure must take the child with it: closing the sync pipe ends it (it
   // waits on it), and the pidfd kill makes sure.
   auto kill_child = [&] {
@@ -411,20 +557,39 @@ absl::Status Shim::Create() {
   report.write.Reset();
   out.write.Reset();
   err.write.Reset();
-  console_child.Reset();
+  socket_child.Reset();
   if (absl::Status s = cgroup_->AddProcess(static_cast<pid_t>(pid)); !s.ok()) {
     kill_child();
     return s;
   }
+  rootfs::IdmappedMounts idmapped;
+  if (plan.user_namespace) {
+    absl::StatusOr<rootfs::IdmappedMounts> made = SetUpUserNamespace(static_cast<pid_t>(pid), plan);
+    if (!made.ok()) {
+      kill_child();
+      return made.status();  // Create names the container
+    }
+    idmapped = *std::move(made);
+  }
   WriteAllBestEffort(sync.write.get(), "c");
+  if (plan.user_namespace) {
+    // In ReadySlots order. A child that died meanwhile makes a send fail: its report says why.
+    std::vector<int> fds = {idmapped.mountpoint.get(), idmapped.rootfs.get(), idmapped.etc[0].get(),
+                            idmapped.etc[1].get(), idmapped.etc[2].get()};
+    for (const UniqueFd& b : idmapped.binds) fds.push_back(b.get());
+    for (int fd : fds) {
+      if (!SendFd(socket_shim.get(), fd)) break;
+    }
+    idmapped = rootfs::IdmappedMounts();  // the child holds them now
+  }
   char first = 0;
   ssize_t n = read(report.read.get(), &first, 1);
   if (n != 1 || first != 'r') {
     std::string message = n == 1 ? ReadToEnd(report.read.get()) : "";
     kill_child();
-    return absl::FailedPreconditionError(
-        absl::StrCat("container \"", spec.id,
-                     "\": ", message.empty() ? "its process died while being set up" : message));
+    // Create names the container.
+    return absl::FailedPreconditionError(message.empty() ? "its process died while being set up"
+                                                         : message);
   }
   absl::StatusOr<ProcessIdentity> init = ProcessIdentity::Of(static_cast<pid_t>(pid));
   if (!init.ok()) {
@@ -441,12 +606,12 @@ absl::Status Shim::Create() {
   report_read_ = std::move(report.read);
   stdout_read_ = std::move(out.read);
   stderr_read_ = std::move(err.read);
-  if (console_shim.valid()) {
+  if (spec.process.terminal) {
     // The console's output is the container's stdout; the pipes stay unused.
-    console_ = ReceiveFd(console_shim.get());
+    console_ = ReceiveFd(socket_shim.get());
     if (!console_.valid()) {
       kill_child();
-      return absl::InternalError(absl::StrCat("container \"", spec.id, "\": no console"));
+      return absl::InternalError("no console from the container's process");
     }
     stdout_read_ = UniqueFd(dup(console_.get()));
     stderr_read_.Reset();
@@ -473,6 +638,48 @@ absl::Status Shim::Create() {
     return s;
   }
   return absl::OkStatus();
+}
+
+// `path` (O_PATH) as the mount namespace of `pid` holds it. The mapped root cannot open the
+// rootfs mount point itself (its parent directories are 0700, host root's), and an fd opened
+// in the shim's namespace names a mount of that namespace, which move_mount refuses as a
+// target in another (EINVAL): the shim steps into the container's namespace for the open.
+absl::StatusOr<UniqueFd> OpenInMountNamespaceOf(pid_t pid, const std::string& path) {
+  const std::string what = absl::StrCat("open \"", path, "\" in the container's mount namespace");
+  UniqueFd own(open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
+  UniqueFd cwd(open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd theirs(open(absl::StrCat("/proc/", pid, "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!own.valid() || !cwd.valid() || !theirs.valid()) return mesh::ErrnoToStatus(errno, what);
+  if (setns(theirs.get(), CLONE_NEWNS) != 0) return mesh::ErrnoToStatus(errno, what);
+  UniqueFd fd(open(path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  const int open_errno = errno;
+  // setns resets the root and the cwd to the namespace's: both back as they were.
+  if (setns(own.get(), CLONE_NEWNS) != 0 || fchdir(cwd.get()) != 0) {
+    return absl::InternalError(absl::StrCat(what, ": could not return to the shim's own mount ",
+                                            "namespace: ", strerror(errno)));
+  }
+  if (!fd.valid()) return mesh::ErrnoToStatus(open_errno, what);
+  return fd;
+}
+
+absl::StatusOr<rootfs::IdmappedMounts> Shim::SetUpUserNamespace(pid_t pid,
+                                                                const rootfs::RootfsPlan& plan) {
+  const ContainerSpec& spec = config_.spec;
+  MESH_RETURN_IF_ERROR(WriteIdMap(pid, "uid_map", spec.uid_mappings));
+  MESH_RETURN_IF_ERROR(WriteIdMap(pid, "gid_map", spec.gid_mappings));
+  const std::string path = absl::StrCat("/proc/", pid, "/ns/user");
+  UniqueFd userns(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!userns.valid()) return mesh::ErrnoToStatus(errno, absl::StrCat("open ", path));
+  // Validated at Create: container uid 0 and gid 0 are mapped.
+  const std::optional<uint32_t> root_uid = HostIdOf(spec.uid_mappings, 0);
+  const std::optional<uint32_t> root_gid = HostIdOf(spec.gid_mappings, 0);
+  if (!root_uid || !root_gid) {
+    return absl::InvalidArgumentError("the user namespace does not map uid 0 and gid 0");
+  }
+  MESH_ASSIGN_OR_RETURN(rootfs::IdmappedMounts mounts,
+                        rootfs::MakeIdmappedMounts(plan, userns.get(), *root_uid, *root_gid));
+  MESH_ASSIGN_OR_RETURN(mounts.mountpoint, OpenInMountNamespaceOf(pid, plan.rootfs));
+  return mounts;
 }
 
 absl::Status Shim::StartContainer() {

@@ -1,6 +1,7 @@
 #include "runtime/spec/defaults.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace mesh::runtime {
 
@@ -49,6 +50,21 @@ const std::vector<std::string>& DefaultReadonlyPaths() {
   return *paths;
 }
 
+std::vector<DeviceRule> DefaultDeviceRules(bool privileged) {
+  if (privileged) return {DeviceRule{.allow = true, .type = 'a'}};
+  std::vector<DeviceRule> rules = {DeviceRule{.allow = false, .type = 'a'}};
+  struct Dev {
+    int64_t major;
+    std::optional<int64_t> minor;
+  };
+  // null, zero, full, random, urandom, tty, ptmx, the ptys.
+  for (const Dev& d : {Dev{1, 3}, Dev{1, 5}, Dev{1, 7}, Dev{1, 8}, Dev{1, 9}, Dev{5, 0}, Dev{5, 2},
+                       Dev{136, std::nullopt}}) {
+    rules.push_back(DeviceRule{.allow = true, .type = 'c', .major = d.major, .minor = d.minor});
+  }
+  return rules;
+}
+
 CapabilitySets CapabilitiesFrom(const std::vector<std::string>& caps) {
   CapabilitySets sets;
   sets.bounding = caps;
@@ -67,6 +83,7 @@ ContainerSpec WithDefaults(ContainerSpec spec) {
     if (spec.masked_paths.empty()) spec.masked_paths = DefaultMaskedPaths();
     if (spec.readonly_paths.empty()) spec.readonly_paths = DefaultReadonlyPaths();
   }
+  if (spec.resources.devices.empty()) spec.resources.devices = DefaultDeviceRules(spec.privileged);
   for (NamespaceType type :
        {NamespaceType::kPid, NamespaceType::kMount, NamespaceType::kUts, NamespaceType::kIpc,
         NamespaceType::kCgroup, NamespaceType::kNetwork}) {

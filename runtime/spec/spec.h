@@ -72,6 +72,17 @@ struct IdMapping {
   uint32_t size = 0;
 };
 
+// OCI "linux.resources.devices[]": one rule of the device cgroup (v1 devices.allow/deny, a BPF
+// device program on v2). mesh's rules: the first one is for every device (type 'a') and sets
+// the default; the others are exceptions of the opposite kind (runtime/cgroups/devices.h).
+struct DeviceRule {
+  bool allow = false;
+  char type = 'a';               // 'a' (every device), 'c' (character) or 'b' (block)
+  std::optional<int64_t> major;  // unset: any ("*")
+  std::optional<int64_t> minor;  // unset: any ("*")
+  std::string access = "rwm";    // some of 'r' (read), 'w' (write), 'm' (mknod)
+};
+
 // OCI "linux.resources" (the parts mesh supports).
 struct Resources {
   std::optional<int64_t> memory_limit;  // bytes; memory.max / memory.limit_in_bytes
@@ -80,6 +91,8 @@ struct Resources {
   std::optional<uint64_t> cpu_period;   // microseconds; default 100000
   std::optional<uint64_t> cpu_shares;   // v1 cpu.shares (v2 cpu.weight is derived)
   std::optional<int64_t> pids_limit;    // pids.max
+  // Device access; empty: left as it is. WithDefaults fills in mesh's allow-list.
+  std::vector<DeviceRule> devices;
 };
 
 // OCI "linux.seccomp", reduced to what mesh offers: its default profile (Docker's shape) or

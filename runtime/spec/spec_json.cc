@@ -81,12 +81,20 @@ json SpecToJson(const ContainerSpec& spec) {
   Optional(cpu, "period", spec.resources.cpu_period);
   Optional(cpu, "shares", spec.resources.cpu_shares);
   Optional(pids, "limit", spec.resources.pids_limit);
-  json linux = {{"namespaces", namespaces},
-                {"uidMappings", IdMappings(spec.uid_mappings)},
-                {"gidMappings", IdMappings(spec.gid_mappings)},
-                {"resources", {{"memory", memory}, {"cpu", cpu}, {"pids", pids}}},
-                {"maskedPaths", spec.masked_paths},
-                {"readonlyPaths", spec.readonly_paths}};
+  json devices = json::array();
+  for (const DeviceRule& d : spec.resources.devices) {
+    json rule = {{"allow", d.allow}, {"type", std::string(1, d.type)}, {"access", d.access}};
+    Optional(rule, "major", d.major);
+    Optional(rule, "minor", d.minor);
+    devices.push_back(rule);
+  }
+  json linux = {
+      {"namespaces", namespaces},
+      {"uidMappings", IdMappings(spec.uid_mappings)},
+      {"gidMappings", IdMappings(spec.gid_mappings)},
+      {"resources", {{"memory", memory}, {"cpu", cpu}, {"pids", pids}, {"devices", devices}}},
+      {"maskedPaths", spec.masked_paths},
+      {"readonlyPaths", spec.readonly_paths}};
   return {{"ociVersion", "1.0.2"},
           {"hostname", spec.hostname},
           {"process", process},
@@ -196,6 +204,23 @@ absl::StatusOr<ContainerSpec> SpecFromJson(const json& j) {
     opt(res.at("cpu"), "period", spec.resources.cpu_period);
     opt(res.at("cpu"), "shares", spec.resources.cpu_shares);
     opt(res.at("pids"), "limit", spec.resources.pids_limit);
+    if (res.contains("devices")) {
+      // OCI: "type" defaults to "a" (every device), "access" to "rwm", major/minor to any.
+      for (const json& d : res.at("devices")) {
+        DeviceRule rule;
+        rule.allow = d.at("allow").get<bool>();
+        const std::string type = d.value("type", std::string("a"));
+        if (type.size() != 1) {
+          return absl::InvalidArgumentError(absl::StrCat("linux.resources.devices: type \"", type,
+                                                         "\" is not \"a\", \"c\" or \"b\""));
+        }
+        rule.type = type[0];
+        opt(d, "major", rule.major);
+        opt(d, "minor", rule.minor);
+        if (d.contains("access")) rule.access = d.at("access").get<std::string>();
+        spec.resources.devices.push_back(std::move(rule));
+      }
+    }
     spec.masked_paths = linux.at("maskedPaths").get<std::vector<std::string>>();
     spec.readonly_paths = linux.at("readonlyPaths").get<std::vector<std::string>>();
     return spec;

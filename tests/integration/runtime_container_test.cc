@@ -25,6 +25,7 @@
 #include "runtime/container/runtime.h"
 #include "runtime/image/image_store.h"
 #include "tests/support/busybox_layer.h"
+#include "tests/support/container_fixture.h"
 #include "tests/support/sandbox.h"
 
 namespace mesh::runtime {
@@ -33,66 +34,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class ContainerTest : public ::mesh::testing::SandboxTest {
+class ContainerTest : public ::mesh::testing::ContainerFixture {
  protected:
-  void SetUp() override {
-    SandboxTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
-    // A busybox layer made by hand (the image store has its own tests).
-    layer_ = absl::StrCat(::mesh::testing::Sandbox::kStateDir, "/test-layer");
-    ASSERT_TRUE(::mesh::testing::MakeBusyboxLayer(layer_).ok());
-    ASSERT_TRUE(WriteFileAtomically(layer_ + "/etc/image-file", "from the image\n", 0644).ok());
-    RuntimeOptions options;
-    options.shim_path = MESH_SHIM_PATH;
-    options.cgroup_parent = "mesh-test-containers";
-    options.layers = [this](const std::string&) -> absl::StatusOr<std::vector<std::string>> {
-      return std::vector<std::string>{layer_};
-    };
-    runtime_ = std::make_unique<Runtime>(options);
-  }
-
-  void TearDown() override {
-    // The test parent goes once empty (a concurrent test may still use it: then it stays for
-    // the launcher's sweep).
-    if (auto driver = HostCgroupDriver("mesh-test-containers"); driver.ok()) {
-      (*driver)->RemoveParent().IgnoreError();
-    }
-    SandboxTest::TearDown();
-  }
-
-  ContainerSpec Spec(const std::string& id, std::vector<std::string> args) {
-    ContainerSpec spec;
-    spec.id = id;
-    spec.image = "busybox";
-    spec.process.args = std::move(args);
-    spec.process.env = {"PATH=/bin"};
-    return spec;
-  }
-  // Runs a container to its end; its state.
-  ContainerState Run(const ContainerSpec& spec) {
-    auto created = runtime_->Create(spec);
-    EXPECT_TRUE(created.ok()) << created.status();
-    if (!created.ok()) return {};
-    absl::Status started = runtime_->Start(spec.id);
-    EXPECT_TRUE(started.ok()) << started;
-    auto done = runtime_->Wait(spec.id, absl::Seconds(30));
-    EXPECT_TRUE(done.ok()) << done.status();
-    return done.ok() ? *done : ContainerState{};
-  }
-  // stdout of a container, from its log.
-  std::string Output(const std::string& id) {
-    auto text = ReadFile(runtime_->PathsOf(id).log());
-    std::string out;
-    if (!text.ok()) return out;
-    for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
-      size_t pos = line.find(" stdout F ");
-      if (pos != absl::string_view::npos) absl::StrAppend(&out, line.substr(pos + 10), "\n");
-    }
-    return out;
-  }
-
-  std::string layer_;
-  std::unique_ptr<Runtime> runtime_;
+  ContainerTest() : ContainerFixture("mesh-test-containers") {}
 };
 
 TEST_F(ContainerTest, OwnHostnamePidsMountsAndFiles) {
@@ -319,6 +263,109 @@ TEST_F(ContainerTest, HardenedDefaultsAsSeenFromInside) {
   // "..", and /proc/1/root, lead to the container's own root.
   EXPECT_THAT(out, HasSubstr("\n/\n"));
   ASSERT_TRUE(runtime_->Delete("hardened").ok());
+}
+
+// TESTING.md 5 and "Mounts": the device cgroup refuses a disk's node and allows the default
+// devices' (CAP_MKNOD alone would allow any); /sys/fs/cgroup shows the container's own cgroup,
+// read-only, and nothing else of the host's. A privileged container may make any node and
+// sees the same read-only /sys/fs/cgroup.
+TEST_F(ContainerTest, DeviceCgroupAndOwnReadOnlyCgroupfs) {
+  auto driver = HostCgroupDriver("mesh-test-containers");
+  ASSERT_TRUE(driver.ok()) << driver.status();
+  const bool v1 = (*driver)->version() == CgroupVersion::kV1;
+  // Where the limits are inside: one directory per hierarchy on v1, one cgroup2 on v2.
+  const std::string mem = v1 ? "memory/memory.limit_in_bytes" : "memory.max";
+  const std::string pids = v1 ? "pids/pids.max" : "pids.max";
+  const std::string sub = v1 ? "memory/sub" : "sub";
+  const std::string probe = absl::StrCat(
+      "C=/sys/fs/cgroup; mkdir -p /tmp; mknod /tmp/sda b 8 0 2>&1 && echo sda-made; "
+      "mknod /tmp/null c 1 3 2>&1 && echo null-made; "
+      "echo dev=$(ls /dev | tr '\\n' ' '); "
+      "echo cgroups=$(ls $C | tr '\\n' ' '); "
+      "echo memlimit=$(cat $C/",
+      mem, "); echo pidsmax=$(cat $C/", pids,
+      "); "
+      "echo devlist=$(cat $C/devices/devices.list 2>/dev/null | tr '\\n' ','); "
+      "(echo 5 > $C/",
+      pids, ") 2>&1 | sed 's/^/pidswrite=/'; (mkdir $C/", sub,
+      ") 2>&1 | sed 's/^/mkdir=/'; "
+      "(touch $C/new) 2>&1 | sed 's/^/touch=/'; "
+      "echo subdirs=$(find $C/ -mindepth 2 -type d | wc -l); "
+      "echo notroot=$(grep -vc ':/$' /proc/self/cgroup); "
+      "grep -E ' /sys/fs/cgroup(/[a-z,]+)? ' /proc/self/mountinfo | cut -d' ' -f4-6 | "
+      "sed 's/^/mnt=/'");
+  ContainerSpec spec = Spec("devcg", {"sh", "-c", probe});
+  spec.resources.memory_limit = 32 << 20;
+  spec.resources.pids_limit = 20;
+  ContainerState s = Run(spec);
+  EXPECT_EQ(s.exit_code, 0);
+  std::string out = Output("devcg");
+  EXPECT_THAT(out, HasSubstr("mknod: /tmp/sda: Operation not permitted"));
+  EXPECT_THAT(out, Not(HasSubstr("sda-made")));
+  EXPECT_THAT(out, HasSubstr("null-made"));
+  EXPECT_THAT(out, HasSubstr("dev=fd full mqueue null ptmx pts random shm stderr stdin stdout "
+                             "tty urandom zero\n"));
+  EXPECT_THAT(out, HasSubstr("memlimit=33554432\n"));
+  EXPECT_THAT(out, HasSubstr("pidsmax=20\n"));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("pidswrite=sh: can't create /sys/fs/cgroup/", pids,
+                                          ": Read-only file system")));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("mkdir=mkdir: can't create directory '/sys/fs/cgroup/",
+                                          sub, "': Read-only file system")));
+  EXPECT_THAT(out, HasSubstr("touch=touch: /sys/fs/cgroup/new: Read-only file system"));
+  EXPECT_THAT(out, HasSubstr("subdirs=0\n"));  // no child cgroup, no other cgroup
+  EXPECT_THAT(out, HasSubstr("notroot=0\n"));  // /proc/self/cgroup: "/" in every hierarchy
+  // Mount root (the cgroup namespace shows the container's cgroup as "/"), point, options.
+  EXPECT_THAT(out, HasSubstr("mnt=/ /sys/fs/cgroup ro,nosuid,nodev,noexec"));
+  if (v1) {
+    // Each hierarchy mesh uses, named as on the host; none of the others (cpuset, blkio,
+    // name=systemd, the cgroup2 mount).
+    EXPECT_THAT(out, HasSubstr("cgroups=cpu cpuacct devices freezer memory pids\n"));
+    EXPECT_THAT(out, HasSubstr("mnt=/ /sys/fs/cgroup/memory ro,nosuid,nodev,noexec"));
+    EXPECT_THAT(out, HasSubstr("mnt=/ /sys/fs/cgroup/devices ro,nosuid,nodev,noexec"));
+    EXPECT_THAT(out, HasSubstr("devlist=c 1:3 rwm,c 1:5 rwm,c 1:7 rwm,c 1:8 rwm,c 1:9 rwm,c 5:0 "
+                               "rwm,c 5:2 rwm,c 136:* rwm,\n"));
+  }
+  ASSERT_TRUE(runtime_->Delete("devcg").ok());
+
+  ContainerSpec privileged = Spec("devcg-priv", {"sh", "-c", probe});
+  privileged.privileged = true;
+  privileged.resources.pids_limit = 30;
+  s = Run(privileged);
+  EXPECT_EQ(s.exit_code, 0);
+  out = Output("devcg-priv");
+  EXPECT_THAT(out, HasSubstr("sda-made"));
+  EXPECT_THAT(out, HasSubstr("null-made"));
+  EXPECT_THAT(out, HasSubstr("pidsmax=30\n"));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("pidswrite=sh: can't create /sys/fs/cgroup/", pids,
+                                          ": Read-only file system")));
+  EXPECT_THAT(out, HasSubstr("subdirs=0\n"));
+  EXPECT_THAT(out, HasSubstr("notroot=0\n"));
+  if (v1) {
+    EXPECT_THAT(out, HasSubstr("cgroups=cpu cpuacct devices freezer memory pids\n"));
+    EXPECT_THAT(out, HasSubstr("devlist=a *:* rwm,\n"));
+  }
+  ASSERT_TRUE(runtime_->Delete("devcg-priv").ok());
+
+  // With a user namespace: the same view, from bind mounts (a cgroup v1 filesystem could not be
+  // mounted there). The files belong to host root, which the namespace does not map.
+  ContainerSpec userns = Spec("devcg-userns", {"sh", "-c", probe});
+  userns.namespaces.push_back({NamespaceType::kUser, ""});
+  userns.uid_mappings = {{0, 100000, 65536}};
+  userns.gid_mappings = {{0, 100000, 65536}};
+  userns.resources.memory_limit = 48 << 20;
+  s = Run(userns);
+  EXPECT_EQ(s.exit_code, 0);
+  out = Output("devcg-userns");
+  EXPECT_THAT(out, Not(HasSubstr("sda-made")));
+  EXPECT_THAT(out, HasSubstr("memlimit=50331648\n"));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("pidswrite=sh: can't create /sys/fs/cgroup/", pids,
+                                          ": Read-only file system")));
+  EXPECT_THAT(out, HasSubstr("subdirs=0\n"));
+  EXPECT_THAT(out, HasSubstr("notroot=0\n"));
+  if (v1) {
+    EXPECT_THAT(out, HasSubstr("cgroups=cpu cpuacct devices freezer memory pids\n"));
+  }
+  ASSERT_TRUE(runtime_->Delete("devcg-userns").ok());
 }
 
 // TESTING.md 10, hostile images: a standard mount point or /etc that is a symlink out is a

@@ -35,6 +35,7 @@ const std::set<std::string>& ReadOnlyFiles() {
                                                        "cgroup.stat",
                                                        "cpu.stat",
                                                        "cpuacct.stat",
+                                                       "devices.list",
                                                        "memory.current",
                                                        "memory.events",
                                                        "memory.max_usage_in_bytes",
@@ -92,6 +93,39 @@ std::vector<std::string> Entries(const std::string& dir, bool want_dirs) {
   return out;
 }
 
+// A v1 devices exception line: "c 1:3 rwm", "b *:* m". False if malformed (the kernel's
+// EINVAL). `access` comes back in "rwm" order.
+struct DeviceLine {
+  char type = 'a';
+  std::string major, minor;  // digits or "*"
+  std::string access;
+  std::string Key() const { return absl::StrCat(std::string(1, type), " ", major, ":", minor); }
+  std::string Text() const { return absl::StrCat(Key(), " ", access); }
+};
+bool ParseDeviceLine(absl::string_view v, DeviceLine& out) {
+  std::vector<std::string> fields = absl::StrSplit(v, ' ', absl::SkipEmpty());
+  if (fields.size() != 3 || fields[0].size() != 1) return false;
+  out.type = fields[0][0];
+  if (out.type != 'c' && out.type != 'b') return false;
+  std::vector<std::string> numbers = absl::StrSplit(fields[1], ':');
+  if (numbers.size() != 2) return false;
+  for (const std::string& n : numbers) {
+    uint32_t value = 0;
+    if (n != "*" && !absl::SimpleAtoi(n, &value)) return false;
+  }
+  out.major = numbers[0];
+  out.minor = numbers[1];
+  if (fields[2].empty() || fields[2].size() > 3) return false;
+  for (char c : fields[2]) {
+    if (c != 'r' && c != 'w' && c != 'm') return false;
+  }
+  out.access.clear();
+  for (char c : std::string("rwm")) {
+    if (fields[2].find(c) != std::string::npos) out.access.push_back(c);
+  }
+  return true;
+}
+
 // Parses a v1 memory limit: -1 (unlimited) or bytes, rounded down to pages.
 bool ParseV1Memory(absl::string_view v, std::string& stored, uint64_t& bytes) {
   int64_t n = 0;
@@ -147,7 +181,7 @@ absl::StatusOr<std::string> FakeCgroupFs::AddV1Hierarchy(
 }
 
 absl::Status FakeCgroupFs::AddStandardV1Hierarchies(FakeV1Options options) {
-  for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "freezer", "pids"}) {
+  for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "freezer", "pids", "devices"}) {
     MESH_RETURN_IF_ERROR(AddV1Hierarchy(c, {c}, options).status());
   }
   return absl::OkStatus();
@@ -276,6 +310,17 @@ absl::Status FakeCgroupFs::Populate(const Hierarchy& h, const std::string& dir,
       MESH_RETURN_IF_ERROR(put("pids.events", "max 0\n"));
     } else if (c == "freezer" && !is_root) {  // Nor a freezer.state.
       MESH_RETURN_IF_ERROR(put("freezer.state", "THAWED\n"));
+    } else if (c == "devices") {
+      // A new cgroup starts with its parent's rules; the root allows everything.
+      DeviceState state;
+      if (!is_root) {
+        auto parent = devices_.find(Dirname(dir));
+        if (parent != devices_.end()) state = parent->second;
+      }
+      devices_[dir] = state;
+      MESH_RETURN_IF_ERROR(put("devices.allow", ""));
+      MESH_RETURN_IF_ERROR(put("devices.deny", ""));
+      MESH_RETURN_IF_ERROR(put("devices.list", DevicesList(dir)));
     } else if (c == "cpuset") {
       MESH_RETURN_IF_ERROR(put("cpuset.cpus", is_root ? "0-1\n" : "\n"));
       MESH_RETURN_IF_ERROR(put("cpuset.mems", is_root ? "0\n" : "\n"));
@@ -433,6 +478,34 @@ absl::Status FakeCgroupFs::RemoveDir(const std::string& path) {
   for (const std::string& file : Entries(path, false))
     ::unlink(absl::StrCat(path, "/", file).c_str());
   if (::rmdir(path.c_str()) != 0) return mesh::ErrnoToStatus(errno, what);
+  devices_.erase(path);
+  programs_.erase(path);
+  return absl::OkStatus();
+}
+
+std::string FakeCgroupFs::DevicesList(const std::string& dir) const {
+  auto it = devices_.find(dir);
+  if (it == devices_.end() || it->second.allow) return "a *:* rwm\n";
+  std::string out;
+  for (const std::string& line : it->second.exceptions) absl::StrAppend(&out, line, "\n");
+  return out;
+}
+
+std::vector<bpf_insn> FakeCgroupFs::DeviceProgramForTest(const std::string& path) const {
+  auto it = programs_.find(path);
+  return it == programs_.end() ? std::vector<bpf_insn>{} : it->second;
+}
+
+absl::Status FakeCgroupFs::SetDeviceProgram(const std::string& path,
+                                            const std::vector<bpf_insn>& program) {
+  const std::string what = absl::StrCat("set the device program of cgroup ", path);
+  if (!IsDir(path)) return mesh::ErrnoToStatus(ENOENT, what);
+  const Hierarchy* h = HierarchyOf(path);
+  // The kernel takes only cgroup2 directories (cgroup_get_from_fd).
+  if (h == nullptr || !h->v2) return mesh::ErrnoToStatus(EBADF, what);
+  if (program.empty()) return mesh::ErrnoToStatus(EINVAL, what);
+  programs_[path] = program;
+  ++device_program_sets_;
   return absl::OkStatus();
 }
 
@@ -551,6 +624,60 @@ int FakeCgroupFs::ApplyWrite(const Hierarchy& h, const std::string& dir, const s
       if (!unkillable_.contains(pid)) EndProcess(pid);
     }
     Refresh();
+    return 0;
+  }
+  if (file == "devices.allow" || file == "devices.deny") {
+    const bool allow = file == "devices.allow";
+    DeviceState& state = devices_[dir];
+    if (!v.empty() && v[0] == 'a') {
+      // A new default: not while child cgroups exist; allowing all needs a parent that does.
+      if (!Entries(dir, true).empty()) return EINVAL;
+      if (allow && dir != h.mount) {
+        auto parent = devices_.find(Dirname(dir));
+        if (parent != devices_.end() && !parent->second.allow) return EPERM;
+      }
+      state.allow = allow;
+      state.exceptions.clear();
+    } else {
+      DeviceLine line;
+      if (!ParseDeviceLine(v, line)) return EINVAL;
+      // An exception of the default's opposite is added (access merged into an existing one
+      // for the same device); one of the default's kind removes those access bits.
+      auto same =
+          std::find_if(state.exceptions.begin(), state.exceptions.end(),
+                       [&](const std::string& e) { return e.rfind(line.Key() + " ", 0) == 0; });
+      if (allow != state.allow) {
+        if (same == state.exceptions.end()) {
+          state.exceptions.push_back(line.Text());
+        } else {
+          DeviceLine old;
+          ParseDeviceLine(*same, old);
+          std::string merged;
+          for (char c : std::string("rwm")) {
+            if (old.access.find(c) != std::string::npos ||
+                line.access.find(c) != std::string::npos) {
+              merged.push_back(c);
+            }
+          }
+          line.access = merged;
+          *same = line.Text();
+        }
+      } else if (same != state.exceptions.end()) {
+        DeviceLine old;
+        ParseDeviceLine(*same, old);
+        std::string left;
+        for (char c : old.access) {
+          if (line.access.find(c) == std::string::npos) left.push_back(c);
+        }
+        if (left.empty()) {
+          state.exceptions.erase(same);
+        } else {
+          old.access = left;
+          *same = old.Text();
+        }
+      }
+    }
+    RawWrite(dir + "/devices.list", DevicesList(dir)).IgnoreError();  // The file exists.
     return 0;
   }
   if (file == "cgroup.freeze") {

@@ -59,6 +59,12 @@ struct FakeV2Options {
 //     cgroup.subtree_control needs the controller in cgroup.controllers (ENOENT) and no
 //     processes in a non-root cgroup (EBUSY), and adds the controller's files to existing
 //     children; pids.current and cgroup.events "populated" follow the processes of the subtree;
+//   - v1 devices: "a" to devices.deny/devices.allow sets the default and clears the exceptions
+//     (EINVAL with child cgroups), other lines ("c 1:3 rwm", EINVAL if malformed) add or remove
+//     an exception; devices.list shows "a *:* rwm" for an allow default, else the exceptions;
+//     a child starts with its parent's rules. v2 device programs are recorded per cgroup
+//     (SetDeviceProgram; ENOENT for a missing directory, EBADF outside a v2 hierarchy) and
+//     dropped with it;
 //   - cgroup.kill SIGKILLs the subtree; freezer.state / cgroup.freeze set the state
 //     (frozen at once, unless a process was made unfreezable; cgroup.events "frozen" follows);
 //   - Kill() never calls kill(2): it logs the signal; SIGKILL ends the process (it leaves every
@@ -84,7 +90,7 @@ class FakeCgroupFs : public CgroupFs {
   absl::StatusOr<std::string> AddV1Hierarchy(const std::string& mount_name,
                                              const std::vector<std::string>& controllers,
                                              FakeV1Options options = {});
-  // The five controllers mesh's v1 driver uses, each in its own hierarchy, as on this
+  // The six controllers mesh's v1 driver uses, each in its own hierarchy, as on this
   // project's CI machines, plus cpuset (which mesh does not use).
   absl::Status AddStandardV1Hierarchies(FakeV1Options options = {});
 
@@ -114,6 +120,11 @@ class FakeCgroupFs : public CgroupFs {
   const std::vector<std::pair<pid_t, int>>& signals() const { return signals_; }
   // Every successful Write() so far: (path, value), in order.
   const std::vector<std::pair<std::string, std::string>>& writes() const { return writes_; }
+  // The device program SetDeviceProgram() last set on cgroup `path`; empty if none (or the
+  // cgroup was removed since).
+  std::vector<bpf_insn> DeviceProgramForTest(const std::string& path) const;
+  // How many times SetDeviceProgram() succeeded.
+  int device_program_sets() const { return device_program_sets_; }
 
   absl::Status MakeDir(const std::string& path) override;
   absl::Status RemoveDir(const std::string& path) override;
@@ -123,8 +134,15 @@ class FakeCgroupFs : public CgroupFs {
   absl::Status Write(const std::string& path, absl::string_view value) override;
   absl::StatusOr<UniqueFd> OpenDir(const std::string& path) override;
   absl::Status Kill(pid_t pid, int signal) override;
+  absl::Status SetDeviceProgram(const std::string& path,
+                                const std::vector<bpf_insn>& program) override;
 
  private:
+  // A v1 devices cgroup (security/device_cgroup.c): a default and its exceptions.
+  struct DeviceState {
+    bool allow = true;
+    std::vector<std::string> exceptions;  // "c 1:3 rwm", in the order added
+  };
   struct Hierarchy {
     std::string mount;
     bool v2 = false;
@@ -158,6 +176,8 @@ class FakeCgroupFs : public CgroupFs {
   int ApplyWrite(const Hierarchy& h, const std::string& dir, const std::string& file,
                  absl::string_view value);
   absl::Status TakeInjectedError(Op op, const std::string& path);
+  // devices.list of v1 cgroup `dir` as the kernel shows it.
+  std::string DevicesList(const std::string& dir) const;
 
   std::string root_;
   std::vector<Hierarchy> hierarchies_;
@@ -168,6 +188,9 @@ class FakeCgroupFs : public CgroupFs {
   std::map<std::pair<Op, std::string>, std::vector<absl::Status>> injected_;
   std::vector<std::pair<pid_t, int>> signals_;
   std::vector<std::pair<std::string, std::string>> writes_;
+  std::map<std::string, DeviceState> devices_;             // v1 devices cgroups by dir
+  std::map<std::string, std::vector<bpf_insn>> programs_;  // v2 device programs by dir
+  int device_program_sets_ = 0;
 };
 
 }  // namespace mesh::runtime

@@ -230,8 +230,8 @@ TEST_F(CgroupsTest, CreateOpenDestroyInEveryHierarchy) {
   ASSERT_NE(&*cgroup, nullptr);
   std::vector<std::string> paths = cgroup->Paths();
   if (v1()) {
-    // One directory per hierarchy of memory, cpu, cpuacct, pids and freezer.
-    for (const char* c : {"memory", "cpu", "cpuacct", "pids", "freezer"}) {
+    // One directory per hierarchy of memory, cpu, cpuacct, pids, freezer and devices.
+    for (const char* c : {"memory", "cpu", "cpuacct", "pids", "freezer", "devices"}) {
       EXPECT_THAT(paths, Contains(Dir(*cgroup, c))) << c;
     }
   } else {
@@ -485,6 +485,90 @@ TEST_F(CgroupsTest, OpenReattachesAndDestroyKillsWhatRuns) {
   ASSERT_TRUE(exit.ok()) << exit.status();
   EXPECT_EQ(exit->signal, SIGKILL);
   for (const std::string& path : paths) EXPECT_FALSE(KernelCgroupFs().Exists(path)) << path;
+}
+
+// A temporary directory on the host for device nodes made by tests; removed with its contents.
+class ScopedTempDir {
+ public:
+  ScopedTempDir() {
+    std::string tmpl = "/tmp/mesh-test-dev-XXXXXX";
+    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+  }
+  ~ScopedTempDir() {
+    if (path_.empty()) return;
+    for (const char* name : {"sda", "null", "mem"}) ::unlink((path_ + "/" + name).c_str());
+    ::rmdir(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// What a process in a cgroup may do with devices: mknod of a block device and of /dev/null's
+// numbers, open of the host's /dev/null and /dev/kmsg (1:11, not on the list). One line each.
+constexpr char kDeviceProbe[] =
+    "for t in 'sda b 8 0' 'null c 1 3'; do set -- $t; "
+    "if mknod \"$D/$1\" $2 $3 $4 2>/tmp/mesh-test-err-$$; then echo \"mknod $1 ok\"; "
+    "else echo \"mknod $1 failed: $(cat /tmp/mesh-test-err-$$)\"; fi; done; "
+    "rm -f /tmp/mesh-test-err-$$; "
+    "for d in /dev/null /dev/kmsg; do if (: < $d) 2>/dev/null; then echo \"open $d ok\"; "
+    "else echo \"open $d failed\"; fi; done";
+
+TEST_F(CgroupsTest, DefaultDeviceRulesRefuseMknodOfADiskAndAllowNull) {
+  ScopedCgroup cgroup(Create("devices"));
+  ASSERT_NE(&*cgroup, nullptr);
+  Resources r;
+  r.devices = {DeviceRule{.allow = false, .type = 'a'}};
+  for (auto [major, minor] : std::vector<std::pair<int64_t, int64_t>>{
+           {1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 2}}) {
+    r.devices.push_back(DeviceRule{.allow = true, .type = 'c', .major = major, .minor = minor});
+  }
+  r.devices.push_back(DeviceRule{.allow = true, .type = 'c', .major = 136});
+  absl::Status applied = cgroup->Apply(r);
+  ASSERT_TRUE(applied.ok()) << applied;
+  if (v1()) {
+    EXPECT_EQ(MustRead(Dir(*cgroup, "devices") + "/devices.list"),
+              "c 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\nc 5:2 rwm\n"
+              "c 136:* rwm");
+  }
+  ScopedTempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  absl::StatusOr<GatedScript> probe =
+      StartGated(absl::StrCat("D=", dir.path(), "; ", kDeviceProbe));
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  ASSERT_TRUE(cgroup->AddProcess(probe->process.pid()).ok());
+  ASSERT_TRUE(probe->Go().ok());
+  std::vector<std::string> lines;
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<std::string> line = probe->ReadLine(absl::Seconds(10));
+    ASSERT_TRUE(line.ok()) << line.status();
+    lines.push_back(*line);
+  }
+  EXPECT_THAT(lines, ::testing::ElementsAre(
+                         ::testing::AllOf(::testing::HasSubstr("mknod sda failed"),
+                                          ::testing::HasSubstr("Operation not permitted")),
+                         "mknod null ok", "open /dev/null ok", "open /dev/kmsg failed"));
+  absl::StatusOr<ExitStatus> exit = probe->process.Wait(absl::Seconds(10));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+
+  // Every device again (a privileged container): the same cgroup, updated in place.
+  Resources all;
+  all.devices = {DeviceRule{.allow = true, .type = 'a'}};
+  ASSERT_TRUE(cgroup->Apply(all).ok());
+  if (v1()) {
+    EXPECT_EQ(MustRead(Dir(*cgroup, "devices") + "/devices.list"), "a *:* rwm");
+  }
+  ::unlink((dir.path() + "/null").c_str());
+  absl::StatusOr<GatedScript> again =
+      StartGated(absl::StrCat("D=", dir.path(), "; ", kDeviceProbe));
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(cgroup->AddProcess(again->process.pid()).ok());
+  ASSERT_TRUE(again->Go().ok());
+  absl::StatusOr<std::string> first = again->ReadLine(absl::Seconds(10));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, "mknod sda ok");
+  ASSERT_TRUE(again->process.Wait(absl::Seconds(10)).ok());
 }
 
 TEST_F(CgroupsTest, InvalidResourcesChangeNothing) {

@@ -1,5 +1,6 @@
 #include "base/child_process.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -56,6 +57,24 @@ TEST(ChildProcessTest, OnlyStdioFdsReachTheChild) {
   close(leaky);
   // The shell itself, then `ls`, sees 0, 1, 2 and its own directory fd (3).
   EXPECT_EQ(r.out, "0\n1\n2\n3\n");
+}
+
+TEST(ChildProcessTest, Fd3IsPassedWhenAsked) {
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  SpawnOptions o;
+  o.argv = {"/bin/sh", "-c", "echo through-3 >&3; ls /proc/self/fd >&3"};
+  o.fd3 = p[1];
+  absl::StatusOr<ChildProcess> c = ChildProcess::Spawn(o);
+  close(p[1]);
+  ASSERT_TRUE(c.ok()) << c.status();
+  std::string got;
+  char buf[256];
+  for (ssize_t n; (n = read(p[0], buf, sizeof(buf))) > 0;) got.append(buf, static_cast<size_t>(n));
+  close(p[0]);
+  ASSERT_TRUE(c->Wait().ok());
+  // 0-3, and `ls`'s own directory fd (4): nothing else.
+  EXPECT_EQ(got, "through-3\n0\n1\n2\n3\n4\n");
 }
 
 TEST(ChildProcessTest, TimeoutKillsAndReportsDeadlineExceeded) {

@@ -56,9 +56,9 @@ TEST_P(CgroupDriverTest, CreateMakesOneDirectoryPerHierarchyUnderTheParent) {
   EXPECT_EQ(cgroup->name(), "web-1");
   EXPECT_EQ(cgroup->version(), GetParam());
   if (v1()) {
-    EXPECT_THAT(cgroup->Paths(),
-                ElementsAre(Path("memory", "web-1"), Path("cpu", "web-1"), Path("cpuacct", "web-1"),
-                            Path("pids", "web-1"), Path("freezer", "web-1")));
+    EXPECT_THAT(cgroup->Paths(), ElementsAre(Path("memory", "web-1"), Path("cpu", "web-1"),
+                                             Path("cpuacct", "web-1"), Path("pids", "web-1"),
+                                             Path("freezer", "web-1"), Path("devices", "web-1")));
     EXPECT_EQ(cgroup->dir_fd(), -1);
     EXPECT_FALSE(fs().Exists(Path("cpuset", "web-1")));  // mesh does not use cpuset.
   } else {

@@ -174,7 +174,7 @@ TEST_F(DetectTest, HybridHostWithAnEmptyCgroup2UsesV1) {
   EXPECT_THAT(driver->ParentPaths(),
               ElementsAre(fs_->root() + "/memory/mesh", fs_->root() + "/cpu/mesh",
                           fs_->root() + "/cpuacct/mesh", fs_->root() + "/pids/mesh",
-                          fs_->root() + "/freezer/mesh"));
+                          fs_->root() + "/freezer/mesh", fs_->root() + "/devices/mesh"));
 }
 
 TEST_F(DetectTest, PureV2UsesV2) {

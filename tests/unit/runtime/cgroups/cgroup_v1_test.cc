@@ -10,16 +10,24 @@
 #include "base/atomic_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime/spec/defaults.h"
 #include "tests/unit/runtime/cgroups/fake_host.h"
 
 namespace mesh::runtime {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
+using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 
 constexpr char kUnlimited[] = "9223372036854771712\n";
+
+auto HierarchyDir(const std::string& hierarchy, const std::string& dir) {
+  return AllOf(Field(&CgroupHierarchyDir::hierarchy, hierarchy),
+               Field(&CgroupHierarchyDir::dir, dir));
+}
 
 class CgroupV1Test : public ::testing::Test {
  protected:
@@ -68,6 +76,61 @@ TEST_F(CgroupV1Test, ApplyWritesTheV1Files) {
   EXPECT_EQ(Read("cpu", "cpu.cfs_period_us"), "100000\n");
   EXPECT_EQ(Read("cpu", "cpu.shares"), "512\n");
   EXPECT_EQ(Read("pids", "pids.max"), "16\n");
+}
+
+TEST_F(CgroupV1Test, DefaultDeviceRulesDenyEverythingThenAllowEachDefaultDevice) {
+  Resources r;
+  r.devices = DefaultDeviceRules(false);
+  absl::Status applied = cgroup_->Apply(r);
+  ASSERT_TRUE(applied.ok()) << applied;
+  EXPECT_THAT(WritesTo("devices.deny"), ElementsAre("a"));
+  EXPECT_THAT(WritesTo("devices.allow"),
+              ElementsAre("c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                          "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm"));
+  const std::string expected =
+      "c 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\nc 5:2 rwm\n"
+      "c 136:* rwm\n";
+  EXPECT_EQ(Read("devices", "devices.list"), expected);
+  // The same rules again give the same list: "a" clears the earlier exceptions first.
+  ASSERT_TRUE(cgroup_->Apply(r).ok());
+  EXPECT_EQ(Read("devices", "devices.list"), expected);
+  // Resources without devices leave them alone.
+  Resources pids;
+  pids.pids_limit = 3;
+  ASSERT_TRUE(cgroup_->Apply(pids).ok());
+  EXPECT_EQ(Read("devices", "devices.list"), expected);
+}
+
+TEST_F(CgroupV1Test, PrivilegedAllowsEveryDevice) {
+  Resources r;
+  r.devices = DefaultDeviceRules(false);
+  ASSERT_TRUE(cgroup_->Apply(r).ok());
+  r.devices = DefaultDeviceRules(true);
+  ASSERT_TRUE(cgroup_->Apply(r).ok());
+  EXPECT_THAT(WritesTo("devices.allow").back(), "a");
+  EXPECT_EQ(Read("devices", "devices.list"), "a *:* rwm\n");
+}
+
+TEST_F(CgroupV1Test, AnAllowDefaultTakesDenyExceptions) {
+  Resources r;
+  r.devices = {DeviceRule{.allow = true, .type = 'a'},
+               DeviceRule{.allow = false, .type = 'b', .major = 8, .access = "m"}};
+  ASSERT_TRUE(cgroup_->Apply(r).ok());
+  EXPECT_THAT(WritesTo("devices.allow"), ElementsAre("a"));
+  EXPECT_THAT(WritesTo("devices.deny"), ElementsAre("b 8:* m"));
+}
+
+TEST_F(CgroupV1Test, BadDeviceRulesAreRefusedBeforeAnyWrite) {
+  const size_t writes = host_.fs->writes().size();
+  Resources r;
+  r.memory_limit = 64 << 20;
+  r.devices = {DeviceRule{.allow = false, .type = 'a'},
+               DeviceRule{.allow = true, .type = 'c', .major = 1, .minor = 3, .access = "rwx"}};
+  absl::Status s = cgroup_->Apply(r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("devices[1] (allow c): access \"rwx\" has 'x'"));
+  EXPECT_THAT(s.message(), HasSubstr("apply resources to cgroup \"c1\" (v1)"));
+  EXPECT_EQ(host_.fs->writes().size(), writes);
 }
 
 TEST_F(CgroupV1Test, MemoryAndMemswAreWrittenInTheOrderTheKernelAccepts) {
@@ -174,7 +237,7 @@ TEST_F(CgroupV1Test, CreateRemovesWhatItMadeWhenAHierarchyFails) {
   absl::StatusOr<std::unique_ptr<Cgroup>> cgroup = host_.driver->Create("c2");
   EXPECT_EQ(cgroup.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(cgroup.status().message(), HasSubstr("create cgroup \"c2\" (v1)"));
-  for (const char* h : {"memory", "cpu", "cpuacct", "pids", "freezer"}) {
+  for (const char* h : {"memory", "cpu", "cpuacct", "pids", "freezer", "devices"}) {
     EXPECT_FALSE(host_.fs->Exists(host_.fs->root() + "/" + h + "/mesh/c2")) << h;
   }
   EXPECT_THAT(Must(host_.driver->List()), ElementsAre("c1"));
@@ -184,7 +247,9 @@ TEST(CgroupV1CoMountTest, CoMountedControllersShareOneDirectory) {
   std::shared_ptr<FakeCgroupFs> fs = Must(FakeCgroupFs::Create());
   ASSERT_NE(fs, nullptr);
   ASSERT_TRUE(fs->AddV1Hierarchy("cpu,cpuacct", {"cpu", "cpuacct"}).ok());
-  for (const char* c : {"memory", "pids", "freezer"}) ASSERT_TRUE(fs->AddV1Hierarchy(c, {c}).ok());
+  for (const char* c : {"memory", "pids", "freezer", "devices"}) {
+    ASSERT_TRUE(fs->AddV1Hierarchy(c, {c}).ok());
+  }
   CgroupDriverOptions options;
   options.parent = "mesh/containers";
   options.fs = fs;
@@ -196,7 +261,14 @@ TEST(CgroupV1CoMountTest, CoMountedControllersShareOneDirectory) {
   const std::string cpu = fs->root() + "/cpu,cpuacct/mesh/containers/c1";
   EXPECT_THAT(cgroup->Paths(), ElementsAre(fs->root() + "/memory/mesh/containers/c1", cpu,
                                            fs->root() + "/pids/mesh/containers/c1",
-                                           fs->root() + "/freezer/mesh/containers/c1"));
+                                           fs->root() + "/freezer/mesh/containers/c1",
+                                           fs->root() + "/devices/mesh/containers/c1"));
+  EXPECT_THAT(cgroup->HierarchyDirs(),
+              ElementsAre(HierarchyDir("memory", fs->root() + "/memory/mesh/containers/c1"),
+                          HierarchyDir("cpu,cpuacct", cpu),
+                          HierarchyDir("pids", fs->root() + "/pids/mesh/containers/c1"),
+                          HierarchyDir("freezer", fs->root() + "/freezer/mesh/containers/c1"),
+                          HierarchyDir("devices", fs->root() + "/devices/mesh/containers/c1")));
   ASSERT_TRUE(fs->SetFileForTest(cpu + "/cpuacct.usage", "42\n").ok());
   EXPECT_EQ(Must(cgroup->Stats()).cpu_usage_ns, 42u);
   ASSERT_TRUE(cgroup->AddProcess(7).ok());

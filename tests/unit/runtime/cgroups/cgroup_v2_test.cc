@@ -12,6 +12,7 @@
 #include "base/atomic_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/runtime/cgroups/device_program_eval.h"
 #include "tests/unit/runtime/cgroups/fake_host.h"
 
 namespace mesh::runtime {
@@ -202,6 +203,53 @@ TEST_F(CgroupV2Test, DirFdIsTheCgroupDirectory) {
   EXPECT_TRUE(S_ISDIR(by_fd.st_mode));
   // Attach never touches the kernel, so it has no descriptor.
   EXPECT_EQ(Must(host_.driver->Attach("c1"))->dir_fd(), -1);
+}
+
+TEST_F(CgroupV2Test, DeviceRulesBecomeTheCgroupsDeviceProgram) {
+  Resources r;
+  r.devices = {DeviceRule{.allow = false, .type = 'a'},
+               DeviceRule{.allow = true, .type = 'c', .major = 1, .minor = 3},
+               DeviceRule{.allow = true, .type = 'c', .major = 136}};
+  ASSERT_TRUE(cgroup_->Apply(r).ok());
+  EXPECT_EQ(host_.fs->device_program_sets(), 1);
+  std::vector<bpf_insn> program = host_.fs->DeviceProgramForTest(Root() + "/mesh/c1");
+  ASSERT_FALSE(program.empty());
+  EXPECT_EQ(Verdict(program, 'c', 1, 3, "rwm"), 1);
+  EXPECT_EQ(Verdict(program, 'c', 136, 4, "rw"), 1);
+  EXPECT_EQ(Verdict(program, 'b', 8, 0, "m"), 0);
+  EXPECT_EQ(Verdict(program, 'c', 1, 5, "r"), 0);
+  // Applying again replaces the program; Apply without devices leaves it alone.
+  r.devices.push_back(DeviceRule{.allow = true, .type = 'c', .major = 1, .minor = 5});
+  ASSERT_TRUE(cgroup_->Apply(r).ok());
+  EXPECT_EQ(host_.fs->device_program_sets(), 2);
+  program = host_.fs->DeviceProgramForTest(Root() + "/mesh/c1");
+  EXPECT_EQ(Verdict(program, 'c', 1, 5, "r"), 1);
+  Resources pids;
+  pids.pids_limit = 5;
+  ASSERT_TRUE(cgroup_->Apply(pids).ok());
+  EXPECT_EQ(host_.fs->device_program_sets(), 2);
+  // The program goes with the cgroup.
+  ASSERT_TRUE(cgroup_->Destroy().ok());
+  EXPECT_TRUE(host_.fs->DeviceProgramForTest(Root() + "/mesh/c1").empty());
+}
+
+TEST_F(CgroupV2Test, BadDeviceRulesAreRefusedBeforeAnything) {
+  const size_t writes = host_.fs->writes().size();
+  Resources r;
+  r.pids_limit = 10;
+  r.devices = {DeviceRule{.allow = true, .type = 'c', .major = 1, .minor = 3}};
+  absl::Status s = cgroup_->Apply(r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("devices[0] (allow c): the first rule must be for every"));
+  EXPECT_EQ(host_.fs->writes().size(), writes);
+  EXPECT_EQ(host_.fs->device_program_sets(), 0);
+}
+
+TEST_F(CgroupV2Test, HierarchyDirsIsTheOneDirectory) {
+  std::vector<CgroupHierarchyDir> dirs = cgroup_->HierarchyDirs();
+  ASSERT_EQ(dirs.size(), 1u);
+  EXPECT_EQ(dirs[0].hierarchy, "");
+  EXPECT_EQ(dirs[0].dir, Root() + "/mesh/c1");
 }
 
 TEST_F(CgroupV2Test, CreateRemovesTheDirectoryWhenOpeningItFails) {

@@ -32,6 +32,47 @@ class FakeCgroupFsTest : public ::testing::Test {
   std::string v2_;
 };
 
+TEST_F(FakeCgroupFsTest, V1DevicesFollowTheKernelsRules) {
+  const std::string a = fs_->root() + "/devices/a";
+  ASSERT_TRUE(fs_->MakeDir(a).ok());
+  EXPECT_EQ(Must(fs_->Read(a + "/devices.list")), "a *:* rwm\n");  // the root's, inherited
+  ASSERT_TRUE(fs_->Write(a + "/devices.deny", "a").ok());
+  EXPECT_EQ(Must(fs_->Read(a + "/devices.list")), "");
+  ASSERT_TRUE(fs_->Write(a + "/devices.allow", "c 1:3 r").ok());
+  ASSERT_TRUE(fs_->Write(a + "/devices.allow", "c 1:3 mw").ok());  // merged into one
+  ASSERT_TRUE(fs_->Write(a + "/devices.allow", "b 8:* m").ok());
+  EXPECT_EQ(Must(fs_->Read(a + "/devices.list")), "c 1:3 rwm\nb 8:* m\n");
+  ASSERT_TRUE(fs_->Write(a + "/devices.deny", "c 1:3 w").ok());  // takes access away
+  EXPECT_EQ(Must(fs_->Read(a + "/devices.list")), "c 1:3 rm\nb 8:* m\n");
+  for (const char* bad : {"c 1:3", "x 1:3 r", "c 1-3 r", "c 1:3 rx", "c a:3 r", "c 1:3 rwmr"}) {
+    EXPECT_EQ(WriteCode(a + "/devices.allow", bad), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(WriteCode(a + "/devices.list", "a"), absl::StatusCode::kPermissionDenied);
+  // A child starts with its parent's rules; its parent cannot change default meanwhile, and
+  // the child cannot allow everything under a denying parent.
+  ASSERT_TRUE(fs_->MakeDir(a + "/b").ok());
+  EXPECT_EQ(Must(fs_->Read(a + "/b/devices.list")), "c 1:3 rm\nb 8:* m\n");
+  EXPECT_EQ(WriteCode(a + "/devices.allow", "a"), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(WriteCode(a + "/b/devices.allow", "a"), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(FakeCgroupFsTest, DeviceProgramsAreRecordedPerV2CgroupAndGoWithIt) {
+  const std::string c = v2_ + "/c";
+  ASSERT_TRUE(fs_->MakeDir(c).ok());
+  const std::vector<bpf_insn> program = {bpf_insn{.code = BPF_ALU64 | BPF_MOV | BPF_K},
+                                         bpf_insn{.code = BPF_JMP | BPF_EXIT}};
+  ASSERT_TRUE(fs_->SetDeviceProgram(c, program).ok());
+  EXPECT_EQ(fs_->DeviceProgramForTest(c).size(), 2u);
+  EXPECT_EQ(fs_->device_program_sets(), 1);
+  // Only cgroup2 directories take a program (EBADF), only existing ones (ENOENT).
+  const std::string memory = fs_->root() + "/memory/x";
+  ASSERT_TRUE(fs_->MakeDir(memory).ok());
+  EXPECT_THAT(fs_->SetDeviceProgram(memory, program).message(), HasSubstr("EBADF"));
+  EXPECT_EQ(fs_->SetDeviceProgram(v2_ + "/gone", program).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(fs_->RemoveDir(c).ok());
+  EXPECT_TRUE(fs_->DeviceProgramForTest(c).empty());
+}
+
 TEST_F(FakeCgroupFsTest, MkdirCreatesInterfaceFilesAndRmdirRemovesThem) {
   const std::string memory = fs_->root() + "/memory/a";
   ASSERT_TRUE(fs_->MakeDir(memory).ok());

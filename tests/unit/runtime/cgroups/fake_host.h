@@ -14,7 +14,7 @@ namespace mesh::runtime {
 
 // A fake host and the driver DetectCgroupDriver picks on it:
 //   kV1: this project's CI machines: v1 hierarchies (cpu, cpuacct, cpuset, memory, freezer,
-//        pids) and a cgroup2 mount that offers only hugetlb, so detection must pick v1;
+//        pids, devices) and a cgroup2 mount that offers only hugetlb, so detection must pick v1;
 //   kV2: a pure cgroup v2 host.
 struct FakeHost {
   std::shared_ptr<FakeCgroupFs> fs;

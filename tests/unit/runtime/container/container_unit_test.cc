@@ -1,5 +1,6 @@
 // Runtime pieces that need no root: the container log format and rotation, user resolution
-// against an image's passwd/group, the spec's JSON round trip, rootfs plan validation.
+// against an image's passwd/group, the spec's JSON round trip, rootfs plan validation, user
+// namespace mappings.
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,6 +12,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/container/image_config.h"
+#include "runtime/container/runtime.h"
+#include "runtime/container/state.h"
 #include "runtime/rootfs/rootfs.h"
 #include "runtime/shim/log_writer.h"
 #include "runtime/spec/defaults.h"
@@ -156,6 +159,136 @@ TEST(RootfsPlanTest, BadMountsAreClearErrors) {
   plan.mounts.clear();
   plan.lower_dirs.clear();
   EXPECT_THAT(std::string(rootfs::ValidatePlan(plan).message()), HasSubstr("no layers"));
+}
+
+TEST(IdMappingTest, TextAndLookup) {
+  const std::vector<IdMapping> m = {{0, 100000, 65536}, {70000, 300000, 10}};
+  EXPECT_EQ(IdMapText(m), "0 100000 65536\n70000 300000 10\n");
+  EXPECT_EQ(HostIdOf(m, 0), 100000u);
+  EXPECT_EQ(HostIdOf(m, 65535), 165535u);
+  EXPECT_EQ(HostIdOf(m, 65536), std::nullopt);
+  EXPECT_EQ(HostIdOf(m, 70009), 300009u);
+  EXPECT_EQ(HostIdOf(m, 70010), std::nullopt);
+  EXPECT_EQ(HostIdOf({{4294967294u, 1, 1}}, 4294967294u), 1u);  // no overflow at the top
+  ContainerSpec spec;
+  EXPECT_FALSE(HasUserNamespace(spec));
+  spec.namespaces.push_back({NamespaceType::kUser, ""});
+  EXPECT_TRUE(HasUserNamespace(spec));
+}
+
+// Create validates the mappings before it touches anything: each bad spec is InvalidArgument
+// naming the container and what to do, and no directory is made (no root needed).
+class UserNamespaceValidationTest : public ::testing::Test {
+ protected:
+  UserNamespaceValidationTest()
+      : runtime_(RuntimeOptions{
+            .run_root = dir_.path() + "/run",
+            .data_root = dir_.path() + "/data",
+            .shim_path = "/nonexistent/mesh-shim",
+            .layers = [](const std::string&) -> absl::StatusOr<std::vector<std::string>> {
+              return std::vector<std::string>{"/nonexistent-layer"};
+            }}) {}
+
+  static ContainerSpec Spec() {
+    ContainerSpec spec;
+    spec.id = "mapped";
+    spec.image = "busybox";
+    spec.process.args = {"true"};
+    spec.namespaces.push_back({NamespaceType::kUser, ""});
+    spec.uid_mappings = {{0, 100000, 65536}};
+    spec.gid_mappings = {{0, 100000, 65536}};
+    return spec;
+  }
+
+  // The error Create gives for `spec`, which must be InvalidArgument and leave nothing.
+  std::string ErrorOf(const ContainerSpec& spec) {
+    auto created = runtime_.Create(spec);
+    EXPECT_TRUE(absl::IsInvalidArgument(created.status())) << created.status();
+    EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/run"));
+    EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/data"));
+    const std::string message(created.status().message());
+    EXPECT_THAT(message, HasSubstr("container \"mapped\""));
+    return message;
+  }
+
+  TempDir dir_;
+  Runtime runtime_;
+};
+
+TEST_F(UserNamespaceValidationTest, MappingsNeedAUserNamespaceAndViceVersa) {
+  ContainerSpec spec = Spec();
+  spec.namespaces.clear();
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("has no user namespace; add a user namespace"));
+  spec = Spec();
+  spec.uid_mappings.clear();
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("needs both uid_mappings and gid_mappings"));
+  spec = Spec();
+  spec.gid_mappings.clear();
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("needs both uid_mappings and gid_mappings"));
+  spec = Spec();
+  spec.namespaces = {{NamespaceType::kUser, "/proc/1/ns/user"}};
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("joining an existing user namespace by path "
+                                       "(\"/proc/1/ns/user\") is not supported"));
+}
+
+TEST_F(UserNamespaceValidationTest, RangesAreCheckedAsTheKernelWould) {
+  ContainerSpec spec = Spec();
+  spec.uid_mappings = {{0, 100000, 0}};
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("uid_mappings[0] (0 100000 0) has size 0"));
+  spec = Spec();
+  spec.gid_mappings = {{0, 4294967295u - 65535, 65536}};
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("runs past id 4294967294"));
+  spec = Spec();
+  spec.uid_mappings = {{0, 100000, 65536}, {4294967295u - 1, 1, 2}};
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("uid_mappings[1]"));
+  spec = Spec();
+  spec.uid_mappings = {{0, 100000, 1000}, {999, 200000, 10}};
+  EXPECT_THAT(ErrorOf(spec),
+              HasSubstr("uid_mappings[1] (999 200000 10) overlaps uid_mappings[0] (0 100000 1000) "
+                        "on the container side"));
+  spec = Spec();
+  spec.gid_mappings = {{0, 100000, 1000}, {5000, 100999, 10}};
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("on the host side"));
+  // 340 lines are fine for validation (an adjacent range each); 341 are not.
+  spec = Spec();
+  spec.uid_mappings.clear();
+  for (uint32_t i = 0; i < 341; ++i) spec.uid_mappings.push_back({i, 100000 + i, 1});
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("has 341 lines, the kernel takes at most 340"));
+  // 340 lines with long numbers do not fit in the kernel's one 4096-byte write.
+  spec = Spec();
+  spec.uid_mappings = {{0, 100000, 1}};
+  for (uint32_t i = 1; i < 340; ++i) {
+    spec.uid_mappings.push_back({1000000000u + i, 3000000000u + i, 1});
+  }
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("4096 bytes or more"));
+}
+
+TEST_F(UserNamespaceValidationTest, RootAndTheProcessUserMustBeMapped) {
+  ContainerSpec spec = Spec();
+  spec.uid_mappings = {{1, 100001, 65535}};
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("must map container uid 0 and gid 0"));
+  spec = Spec();
+  spec.gid_mappings = {{1000, 101000, 1}};
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("must map container uid 0 and gid 0"));
+  spec = Spec();
+  spec.process.user.uid = 65536;
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("the process's uid 65536 is not in uid_mappings"));
+  spec = Spec();
+  spec.process.user.additional_gids = {5, 70000};
+  EXPECT_THAT(ErrorOf(spec), HasSubstr("the process's gid 70000 is not in gid_mappings"));
+}
+
+TEST_F(UserNamespaceValidationTest, AGoodSpecPassesValidation) {
+  // Validation passes; what fails next is the missing shim, after the directories were made
+  // (and removed again).
+  ContainerSpec spec = Spec();
+  spec.uid_mappings.push_back({70000, 300000, 10});
+  spec.gid_mappings.push_back({70000, 300000, 10});
+  spec.process.user = {70001, 70002, {5}};
+  auto created = runtime_.Create(spec);
+  EXPECT_FALSE(created.ok());
+  EXPECT_FALSE(absl::IsInvalidArgument(created.status())) << created.status();
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/data/containers/mapped"));
 }
 
 }  // namespace
