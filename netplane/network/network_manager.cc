@@ -66,12 +66,13 @@ std::string AttachmentAlias(absl::string_view container, absl::string_view netwo
   return absl::StrCat("mesh container ", container, " network ", network);
 }
 
-// Two mappings collide when they share protocol and host port and could both receive the same
-// packet: either one listens on every host address, or both on the same one.
+// The protocol and host port of a mapping, as one number (NetworkManager::port_uses_).
 uint32_t PortKey(const PortMapping& p) {
   return (static_cast<uint32_t>(p.protocol) << 16) | p.host_port;
 }
 
+// Two mappings collide when they share protocol and host port and could both receive the same
+// packet: either one listens on every host address, or both on the same one.
 bool Collides(const PortMapping& a, const PortMapping& b) {
   if (a.protocol != b.protocol || a.host_port != b.host_port) return false;
   return !a.host_address || !b.host_address || *a.host_address == *b.host_address;
