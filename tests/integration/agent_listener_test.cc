@@ -1,0 +1,162 @@
+// meshd's unix socket with a real gRPC server and client (TESTING.md #21): 0660 from the
+// start, root is served, a process of another uid is refused, a stale socket is replaced and
+// a live one is not.
+#include <grp.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "agent/api/version.h"
+#include "agent/server/unix_listener.h"
+#include "base/unique_fd.h"
+#include "gtest/gtest.h"
+#include "mesh/v1/system.grpc.pb.h"
+#include "tests/support/sandbox.h"
+
+namespace mesh::agent {
+namespace {
+
+constexpr char kSocket[] = "/run/mesh-test-listener/meshd.sock";
+
+// One unary grpc.health.v1.Health/Check with an empty request (service ""), by hand: the
+// generated health stubs are not packaged. True if the server answered SERVING.
+bool HealthCheckServes(const std::string& target) {
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::CompletionQueue cq;
+  // HealthCheckRequest{service: ""}, with the empty field written out (the default service
+  // refuses a request of zero bytes).
+  grpc::Slice field("\x0a\x00", 2);
+  grpc::ByteBuffer request(&field, 1);
+  auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  if (!cq.Next(&tag, &ok) || !ok || !status.ok()) return false;
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return false;
+  std::string bytes;
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes == std::string("\x08\x01", 2);  // status: SERVING
+}
+
+// A sync service, which a gRPC server needs to poll its completion queues; Version only.
+class VersionService : public v1::SystemService::Service {
+  grpc::Status Version(grpc::ServerContext*, const v1::VersionRequest*,
+                       v1::VersionResponse* response) override {
+    *response = CurrentVersion();
+    return grpc::Status::OK;
+  }
+};
+
+// mesh.v1.SystemService/Version over `target`: the status.
+grpc::Status CallVersion(const std::string& target) {
+  auto stub =
+      v1::SystemService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::VersionResponse response;
+  return stub->Version(&context, v1::VersionRequest(), &response);
+}
+
+class ListenerTest : public ::mesh::testing::SandboxTest {
+ protected:
+  void SetUp() override {
+    SandboxTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;  // no listening ports: connections come from the listener
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+  void TearDown() override {
+    listener_.reset();
+    if (server_) server_->Shutdown();
+    rmdir("/run/mesh-test-listener");
+    SandboxTest::TearDown();
+  }
+  VersionService service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<UnixListener> listener_;
+};
+
+TEST_F(ListenerTest, SocketIs0660RootIsServedOthersAreRefused) {
+  auto listener = UnixListener::Open({.path = kSocket});
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  listener_ = *std::move(listener);
+  struct stat st;
+  ASSERT_EQ(stat(kSocket, &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0660u);
+  listener_->Serve(server_.get());
+
+  grpc::Status version = CallVersion(absl::StrCat("unix:", kSocket));
+  EXPECT_TRUE(version.ok()) << version.error_message();
+  EXPECT_TRUE(HealthCheckServes(absl::StrCat("unix:", kSocket)));
+  EXPECT_EQ(listener_->refused(), 0);
+
+  // A process of uid/gid 65534 with no groups: refused (the directory and socket are
+  // opened up just for the connect, so that it is the listener, not the file mode, that says
+  // no).
+  ASSERT_EQ(chmod("/run/mesh-test-listener", 0755), 0);
+  ASSERT_EQ(chmod(kSocket, 0666), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    _exit(HealthCheckServes(absl::StrCat("unix:", kSocket)) ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the unprivileged peer was served";
+  EXPECT_GE(listener_->refused(), 1);
+  EXPECT_TRUE(HealthCheckServes(absl::StrCat("unix:", kSocket)));  // root still is
+}
+
+TEST_F(ListenerTest, StaleSocketIsReplacedLiveOneIsNot) {
+  // A socket file nobody listens on (an earlier meshd killed with -9).
+  ASSERT_EQ(mkdir("/run/mesh-test-listener", 0755) == 0 || errno == EEXIST, true);
+  {
+    UniqueFd stale(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, kSocket);
+    ASSERT_EQ(bind(stale.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  }
+  auto listener = UnixListener::Open({.path = kSocket});
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  listener_ = *std::move(listener);
+  listener_->Serve(server_.get());
+  EXPECT_TRUE(HealthCheckServes(absl::StrCat("unix:", kSocket)));
+
+  auto second = UnixListener::Open({.path = kSocket});
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(second.status().message()).find("another meshd"), std::string::npos)
+      << second.status();
+  EXPECT_TRUE(HealthCheckServes(absl::StrCat("unix:", kSocket)));  // untouched
+  listener_.reset();
+  struct stat st;
+  EXPECT_NE(stat(kSocket, &st), 0) << "the socket file outlived its listener";
+}
+
+}  // namespace
+}  // namespace mesh::agent
