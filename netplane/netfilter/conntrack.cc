@@ -113,10 +113,6 @@ absl::StatusOr<int> Flush(const std::vector<ProtoPort>& ports, int count_fd);
 
 }  // namespace
 
-absl::StatusOr<int> FlushConntrackByDestinationPorts(const std::vector<ProtoPort>& ports) {
-  return Flush(ports, -1);
-}
-
 ConntrackFlusher ConntrackFlusher::Open() {
   return ConntrackFlusher(UniqueFd(open(kCountPath, O_RDONLY | O_CLOEXEC)));
 }

@@ -33,6 +33,7 @@
 #include "runtime/security/process_security.h"
 #include "runtime/security/syscalls.h"
 #include "runtime/spec/defaults.h"
+#include "tests/integration/runtime/syscall_walk_check.h"
 #include "tests/support/busybox_layer.h"
 #include "tests/support/container_fixture.h"
 #include "tests/support/sandbox.h"
@@ -45,7 +46,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kCgroupParent[] = "mesh-test-hardening";
-constexpr uint64_t kWalkMagic = 0x6d6573682d77616bULL;  // as in security_syscall_walk.cc
 
 class HardeningTest : public ::mesh::testing::ContainerFixture {
  protected:
@@ -237,40 +237,17 @@ TEST_F(HardeningTest, SyscallWalkInsideAContainerBlocksExactlyTheProfile) {
       security::Prepare(full.process, full.seccomp, full.privileged);
   ASSERT_TRUE(sec.ok()) << sec.status();
   ASSERT_NE(sec->seccomp(), nullptr);
-  auto expected = [&](long nr, uint64_t arg0) {
-    absl::StatusOr<uint32_t> action = security::seccomp_testing::EvaluateSeccompBpf(
-        sec->seccomp()->instructions(), security::seccomp_testing::SyscallData(
-                                            static_cast<int>(nr), {arg0, 0, 0, 0, 0, kWalkMagic}));
-    EXPECT_TRUE(action.ok()) << action.status();
-    return security::seccomp_testing::VerdictName(
-        security::seccomp_testing::Classify(action.ok() ? *action : 0));
-  };
+  const std::vector<sock_filter>& program = sec->seccomp()->instructions();
   std::set<std::string> profile_blocked;
   for (const security::SyscallInfo& info : security::KnownSyscalls()) {
-    if (expected(info.number, 0) != "allow") profile_blocked.insert(info.name);
-  }
-
-  std::set<std::string> blocked;
-  int syscalls = 0, probes = 0;
-  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
-    std::vector<std::string> f = absl::StrSplit(line, ' ');
-    if (f[0] == "syscall") {
-      ASSERT_EQ(f.size(), 4u) << line;
-      long nr = 0;
-      ASSERT_TRUE(absl::SimpleAtoi(f[1], &nr));
-      EXPECT_EQ(f[3], expected(nr, 0)) << line;
-      if (f[3] != "allow") blocked.insert(f[2]);
-      ++syscalls;
-    } else if (f[0] == "probe") {
-      ASSERT_EQ(f.size(), 5u) << line;
-      long nr = 0;
-      uint64_t arg0 = 0;
-      ASSERT_TRUE(absl::SimpleAtoi(f[2], &nr));
-      ASSERT_TRUE(absl::SimpleHexAtoi(f[3], &arg0));
-      EXPECT_EQ(f[4], expected(nr, arg0)) << line;
-      ++probes;
+    if (security::ExpectedVerdict(program, info.number, 0) != "allow") {
+      profile_blocked.insert(info.name);
     }
   }
+  const security::WalkResult walk = security::CheckWalk(out, program);
+  const std::set<std::string>& blocked = walk.blocked;
+  const int syscalls = walk.syscalls;
+  const int probes = static_cast<int>(walk.probes.size());
   EXPECT_EQ(syscalls, static_cast<int>(security::KnownSyscalls().size()));
   EXPECT_EQ(probes, 16);
   EXPECT_EQ(blocked, profile_blocked) << "walk: " << absl::StrJoin(blocked, " ")

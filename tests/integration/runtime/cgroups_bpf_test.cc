@@ -32,6 +32,7 @@
 #include "runtime/cgroups/devices.h"
 #include "runtime/spec/defaults.h"
 #include "tests/support/sandbox.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace mesh::runtime {
 namespace {
@@ -65,24 +66,6 @@ class ScopedV2Cgroup {
 
  private:
   std::string dir_;
-};
-
-// A temporary directory for device nodes, removed with them.
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    std::string tmpl = "/tmp/mesh-test-bpf-XXXXXX";
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~ScopedTempDir() {
-    if (path_.empty()) return;
-    for (const char* name : {"sda", "null"}) ::unlink((path_ + "/" + name).c_str());
-    ::rmdir(path_.c_str());
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 // Runs the device probe (one line per attempt) in `cgroup_dir`: the shell waits on its stdin
@@ -161,7 +144,7 @@ TEST_F(CgroupBpfTest, DefaultProgramRefusesADiskAndAllowsNull) {
   const std::string dir = absl::StrCat(root_, "/mesh-test-bpf-", RandomSuffix());
   ASSERT_TRUE(KernelCgroupFs().MakeDir(dir).ok());
   ScopedV2Cgroup cgroup(dir);
-  ScopedTempDir nodes;
+  ::mesh::testing::ScopedTempDir nodes("/tmp/mesh-test-bpf-");
   ASSERT_FALSE(nodes.path().empty());
 
   absl::Status set =

@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "runtime/cgroups/cgroup.h"
 #include "tests/support/sandbox.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace mesh::runtime {
 namespace {
@@ -487,24 +488,6 @@ TEST_F(CgroupsTest, OpenReattachesAndDestroyKillsWhatRuns) {
   for (const std::string& path : paths) EXPECT_FALSE(KernelCgroupFs().Exists(path)) << path;
 }
 
-// A temporary directory on the host for device nodes made by tests; removed with its contents.
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    std::string tmpl = "/tmp/mesh-test-dev-XXXXXX";
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~ScopedTempDir() {
-    if (path_.empty()) return;
-    for (const char* name : {"sda", "null", "mem"}) ::unlink((path_ + "/" + name).c_str());
-    ::rmdir(path_.c_str());
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // What a process in a cgroup may do with devices: mknod of a block device and of /dev/null's
 // numbers, open of the host's /dev/null and /dev/kmsg (1:11, not on the list). One line each.
 constexpr char kDeviceProbe[] =
@@ -532,7 +515,7 @@ TEST_F(CgroupsTest, DefaultDeviceRulesRefuseMknodOfADiskAndAllowNull) {
               "c 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\nc 5:2 rwm\n"
               "c 136:* rwm");
   }
-  ScopedTempDir dir;
+  ::mesh::testing::ScopedTempDir dir("/tmp/mesh-test-dev-");
   ASSERT_FALSE(dir.path().empty());
   absl::StatusOr<GatedScript> probe =
       StartGated(absl::StrCat("D=", dir.path(), "; ", kDeviceProbe));

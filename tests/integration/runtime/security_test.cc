@@ -39,6 +39,7 @@
 #include "runtime/security/process_security.h"
 #include "runtime/security/syscalls.h"
 #include "runtime/spec/defaults.h"
+#include "tests/integration/runtime/syscall_walk_check.h"
 #include "tests/support/sandbox.h"
 #include "tests/unit/runtime/security/seccomp_bpf_eval.h"
 
@@ -50,7 +51,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kBusybox[] = "/bin/busybox";
-constexpr uint64_t kWalkMagic = 0x6d6573682d77616bULL;  // as in security_syscall_walk.cc
 
 // ---- Running a child under PreparedSecurity ----
 
@@ -348,35 +348,10 @@ TEST_F(SecurityTest, SyscallWalkBlockedSetEqualsTheProfile) {
 
   // What the kernel said, checked line by line against the userspace evaluation of the very
   // program ApplyInChild loaded (which the unit tests rely on).
-  auto expected = [&](long nr, uint64_t arg0) {
-    absl::StatusOr<uint32_t> action = seccomp_testing::EvaluateSeccompBpf(
-        sec.seccomp()->instructions(),
-        seccomp_testing::SyscallData(static_cast<int>(nr), {arg0, 0, 0, 0, 0, kWalkMagic}));
-    EXPECT_TRUE(action.ok()) << action.status();
-    return seccomp_testing::VerdictName(seccomp_testing::Classify(action.ok() ? *action : 0));
-  };
-  std::set<std::string> blocked;
-  std::map<std::string, std::string> probes;
-  int syscalls = 0;
-  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
-    std::vector<std::string> f = absl::StrSplit(line, ' ');
-    if (f[0] == "syscall") {
-      ASSERT_EQ(f.size(), 4u) << line;
-      long nr = 0;
-      ASSERT_TRUE(absl::SimpleAtoi(f[1], &nr));
-      EXPECT_EQ(f[3], expected(nr, 0)) << line;
-      if (f[3] != "allow") blocked.insert(f[2]);
-      ++syscalls;
-    } else if (f[0] == "probe") {
-      ASSERT_EQ(f.size(), 5u) << line;
-      long nr = 0;
-      uint64_t arg0 = 0;
-      ASSERT_TRUE(absl::SimpleAtoi(f[2], &nr));
-      ASSERT_TRUE(absl::SimpleHexAtoi(f[3], &arg0));
-      EXPECT_EQ(f[4], expected(nr, arg0)) << line;
-      probes[f[1]] = f[4];
-    }
-  }
+  const WalkResult walk = CheckWalk(out, sec.seccomp()->instructions());
+  const std::set<std::string>& blocked = walk.blocked;
+  std::map<std::string, std::string> probes = walk.probes;
+  const int syscalls = walk.syscalls;
   EXPECT_EQ(syscalls, static_cast<int>(KnownSyscalls().size()));
   std::cout << blocked.size() << " of " << syscalls << " x86_64 syscalls blocked\n";
   RecordProperty("syscalls_blocked", static_cast<int>(blocked.size()));
