@@ -14,4 +14,8 @@ namespace mesh {
 absl::Status WaitFor(const std::function<bool()>& condition, absl::Duration timeout,
                      absl::string_view what, absl::Duration interval = absl::Milliseconds(5));
 
+// Waits until `fd` is readable (or has hung up), up to `timeout` (InfiniteDuration: forever),
+// retrying EINTR. False on timeout or a poll error.
+bool WaitReadable(int fd, absl::Duration timeout);
+
 }  // namespace mesh

@@ -24,6 +24,7 @@
 #include "base/names.h"
 #include "base/rollback.h"
 #include "base/status_macros.h"
+#include "base/wait.h"
 #include "runtime/cgroups/cgroup.h"
 #include "runtime/container/cgroup_access.h"
 #include "runtime/container/image_config.h"
@@ -41,24 +42,6 @@ absl::Status MakeDir(const std::string& path, mode_t mode) {
   if (ec) return mesh::ErrnoToStatus(ec.value(), absl::StrCat("create ", Quote(path)));
   if (chmod(path.c_str(), mode) != 0) return mesh::ErrnoToStatus(errno, Quote(path));
   return absl::OkStatus();
-}
-
-// Waits until `fd` is readable, up to `timeout`. False on timeout.
-bool WaitReadable(int fd, absl::Duration timeout) {
-  const absl::Time deadline =
-      timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
-  for (;;) {
-    int ms = -1;
-    if (deadline != absl::InfiniteFuture()) {
-      ms =
-          static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
-    }
-    pollfd p{fd, POLLIN, 0};
-    int r = poll(&p, 1, ms);
-    if (r > 0) return true;
-    if (r == 0) return false;
-    if (errno != EINTR) return false;
-  }
 }
 
 // OCI uidMappings/gidMappings as the kernel will take them (user_namespaces(7)): at most 340
@@ -461,9 +444,20 @@ absl::StatusOr<ExitStatus> Runtime::Exec(const std::string& id, const ExecSpec& 
     remove();
     return Annotate(helper.status(), what);
   }
-  absl::StatusOr<ExitStatus> status = helper->Wait();
-  remove();
-  return status;
+  while (true) {
+    absl::StatusOr<ExitStatus> status =
+        helper->Wait(io.cancel_fd >= 0 ? absl::Milliseconds(100) : absl::InfiniteDuration());
+    if (!absl::IsDeadlineExceeded(status.status())) {
+      remove();
+      return status;
+    }
+    if (WaitReadable(io.cancel_fd, absl::ZeroDuration())) {
+      if (absl::Status s = helper->Signal(SIGKILL); !s.ok()) {
+        remove();
+        return Annotate(s, what);
+      }
+    }
+  }
 }
 
 absl::Status Runtime::Delete(const std::string& id, bool force) {

@@ -67,6 +67,10 @@ class Runtime {
     // With a terminal: the read end of a pipe of TerminalSize records (borrowed); each one
     // resizes the exec's pty while it runs (its process gets SIGWINCH). -1: the size stays.
     int resize_fd = -1;
+    // Readable (an eventfd, the read end of a pipe; borrowed): the caller gave up on the
+    // process; it is killed (SIGKILL to the exec helper, whose process dies with it:
+    // PR_SET_PDEATHSIG) and Exec returns its end. -1: Exec waits for the process however long.
+    int cancel_fd = -1;
   };
   // Runs one more process in the running container `id` (same namespaces, cgroup,
   // capabilities, no_new_privs and seccomp) and waits for it. Its exit status; exit code 126

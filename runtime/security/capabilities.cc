@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -198,27 +199,13 @@ absl::StatusOr<std::vector<std::string>> ApplyCapabilityChanges(
 
 absl::StatusOr<CapabilitySets> ContainerCapabilities(const std::vector<std::string>& base,
                                                      const std::vector<std::string>& cap_add,
-                                                     const std::vector<std::string>& cap_drop,
-                                                     uint32_t uid) {
+                                                     const std::vector<std::string>& cap_drop) {
   MESH_ASSIGN_OR_RETURN(std::vector<std::string> caps,
                         ApplyCapabilityChanges(base, cap_add, cap_drop));
   CapabilitySets sets;
   sets.bounding = caps;
-  if (uid == 0) {
-    sets.permitted = caps;
-    sets.effective = caps;
-    return sets;
-  }
-  // Only what cap_add named (and the result kept) is raised for a non-root user.
-  MESH_ASSIGN_OR_RETURN(std::vector<std::string> explicit_caps,
-                        ApplyCapabilityChanges({}, cap_add, {}));
-  MESH_ASSIGN_OR_RETURN(CapMask kept, CapabilityMask(caps));
-  MESH_ASSIGN_OR_RETURN(CapMask asked, CapabilityMask(explicit_caps));
-  std::vector<std::string> raised = CapabilityNames(kept & asked);
-  sets.inheritable = raised;
-  sets.permitted = raised;
-  sets.effective = raised;
-  sets.ambient = raised;
+  sets.permitted = caps;
+  sets.effective = std::move(caps);
   return sets;
 }
 

@@ -71,19 +71,26 @@ absl::StatusOr<std::vector<std::string>> ApplyCapabilityChanges(
     const std::vector<std::string>& base, const std::vector<std::string>& cap_add,
     const std::vector<std::string>& cap_drop);
 
-// The OCI process capabilities of a container that runs as `uid`, from `base` and the user's
-// cap_add / cap_drop (ApplyCapabilityChanges):
-//   - uid 0: bounding = permitted = effective = the result; inheritable and ambient empty
-//     (Docker's shape: after execve a root process holds exactly these);
-//   - any other uid: bounding = the result, and inheritable = permitted = effective = ambient
-//     = the capabilities cap_add named explicitly (that survive cap_drop), as Podman does. A
-//     non-root process keeps only its ambient set across execve, so what the user asked for
-//     by name is raised there; the rest of the base set stays reachable only through file
-//     capabilities (which no_new_privs ignores).
+// The OCI process capabilities for Docker's cap_add / cap_drop over `base`: bounding =
+// permitted = effective = ApplyCapabilityChanges(base, cap_add, cap_drop), inheritable and
+// ambient empty, for every user: Docker's shape since moby#45511 (Docker 24.0.6 and 25.0; the
+// user does not change the sets, and Docker never sets ambient). The single place where mesh
+// turns cap_add / cap_drop into sets. An empty result (cap_drop ALL, nothing added) is five
+// empty sets: no capability at all. What the process then holds after execve is the kernel's
+// rule (capabilities(7)):
+//   - uid 0: permitted = effective = bounding, i.e. exactly the result;
+//   - any other uid: the result stays in bounding, but a program without file capabilities
+//     starts with empty permitted and effective sets (ambient is empty), so a non-root user
+//     gets no capability from cap_add alone, as in Docker. A program with file capabilities
+//     gets those the result holds, under no_new_privs too: the kernel limits what such an
+//     execve grants to the permitted set before it, which holds the result (why Docker stopped
+//     emptying permitted and effective for non-root users, moby#45491).
+// A spec that wants a non-root process to keep a capability across every execve lists it in
+// inheritable, permitted and ambient itself (OCI); Prepare applies such sets as given.
+// InvalidArgument as ApplyCapabilityChanges.
 absl::StatusOr<CapabilitySets> ContainerCapabilities(const std::vector<std::string>& base,
                                                      const std::vector<std::string>& cap_add,
-                                                     const std::vector<std::string>& cap_drop,
-                                                     uint32_t uid);
+                                                     const std::vector<std::string>& cap_drop);
 
 // What the calling process (the runtime) can hand to a child. A child inherits these and can
 // only lose capabilities, so Prepare() refuses a spec that asks for more, before any fork.

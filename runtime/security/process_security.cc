@@ -106,8 +106,14 @@ absl::StatusOr<PreparedSecurity> Prepare(const Process& process, SeccompProfile 
   out.last_cap_ = runtime.last_cap;
   if (privileged) {
     out.caps_.bounding = out.caps_.permitted = out.caps_.effective = available;
+  } else if (!process.capabilities) {
+    // Choosing the defaults is WithDefaults' job alone; guessing here would run a process
+    // with capabilities nobody asked for.
+    return absl::InvalidArgumentError(
+        "capabilities: process.capabilities is unset; fill in the defaults with WithDefaults "
+        "(runtime/spec/defaults.h) or give the sets (all five empty for no capability)");
   } else {
-    MESH_ASSIGN_OR_RETURN(out.caps_, ToMasks(process.capabilities));
+    MESH_ASSIGN_OR_RETURN(out.caps_, ToMasks(*process.capabilities));
     MESH_RETURN_IF_ERROR(ValidateCapabilities(out.caps_, user.uid));
     const CapMask wanted = out.caps_.bounding | out.caps_.permitted | out.caps_.effective |
                            out.caps_.inheritable | out.caps_.ambient;

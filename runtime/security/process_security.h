@@ -95,11 +95,16 @@ class PreparedSecurity {
 //   - privileged: every capability the runtime holds (its bounding and permitted sets) in
 //     bounding, permitted and effective; inheritable and ambient empty; no seccomp.
 //     process.capabilities is ignored, no_new_privileges is honoured.
-//   - InvalidArgument: an unknown capability or rlimit name, soft > hard, a limit given twice,
-//     a uid or gid of 4294967295, more than 65536 additional gids, or capability sets the
-//     kernel cannot hold (effective outside permitted; permitted or inheritable outside
-//     bounding; ambient outside permitted ∩ inheritable; for uid 0 permitted or effective
-//     different from bounding ∪ inheritable, which execve would widen them to).
+//   - otherwise the five sets of process.capabilities exactly as given, whatever the uid (all
+//     empty: no capability at all); what the process keeps after execve is the kernel's rule
+//     (see capabilities() above and ContainerCapabilities in capabilities.h).
+//   - InvalidArgument: process.capabilities unset on a non-privileged process (WithDefaults
+//     fills it in; Prepare does not guess), an unknown capability or rlimit name, soft > hard,
+//     a limit given twice, a uid or gid of 4294967295, more than 65536 additional gids, or
+//     capability sets the kernel cannot hold (effective outside permitted; permitted or
+//     inheritable outside bounding; ambient outside permitted ∩ inheritable; for uid 0
+//     permitted or effective different from bounding ∪ inheritable, which execve would widen
+//     them to).
 //   - FailedPrecondition: a capability the runtime itself lacks (a child cannot gain it);
 //     a seccomp profile on a non-x86_64 host.
 //   - PermissionDenied: a hard rlimit above the runtime's own without CAP_SYS_RESOURCE.

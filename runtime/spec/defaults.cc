@@ -74,9 +74,7 @@ CapabilitySets CapabilitiesFrom(const std::vector<std::string>& caps) {
 }
 
 ContainerSpec WithDefaults(ContainerSpec spec) {
-  const CapabilitySets& c = spec.process.capabilities;
-  if (c.bounding.empty() && c.effective.empty() && c.inheritable.empty() && c.permitted.empty() &&
-      c.ambient.empty()) {
+  if (!spec.process.capabilities) {
     spec.process.capabilities = CapabilitiesFrom(DefaultCapabilities());
   }
   if (!spec.privileged) {

@@ -29,10 +29,11 @@ std::vector<DeviceRule> DefaultDeviceRules(bool privileged);
 // and ambient empty.
 CapabilitySets CapabilitiesFrom(const std::vector<std::string>& caps);
 
-// Fills what the caller left unset with the hardened defaults: capabilities (unless any set
-// is given), masked and read-only paths (unless privileged), device rules (unless any is
-// given; DefaultDeviceRules), new pid, mount, uts, ipc, cgroup and network namespaces (unless
-// listed), cwd "/", hostname = id.
+// Fills what the caller left unset with the hardened defaults: capabilities
+// (CapabilitiesFrom(DefaultCapabilities()) when process.capabilities is unset; a set value,
+// even one with all five sets empty, stays as it is), masked and read-only paths (unless
+// privileged), device rules (unless any is given; DefaultDeviceRules), new pid, mount, uts,
+// ipc, cgroup and network namespaces (unless listed), cwd "/", hostname = id.
 ContainerSpec WithDefaults(ContainerSpec spec);
 
 }  // namespace mesh::runtime

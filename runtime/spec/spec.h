@@ -51,7 +51,9 @@ struct Process {
   std::vector<std::string> env;  // "KEY=VALUE"
   std::string cwd;               // inside the container; "" = the image's WorkingDir, else "/"
   User user;
-  CapabilitySets capabilities;
+  // Unset: WithDefaults fills in Docker's 14 (runtime/spec/defaults.h). Set: exactly these
+  // sets, as OCI applies them; all five empty means no capability at all.
+  std::optional<CapabilitySets> capabilities;
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = true;
   // OCI "oomScoreAdj".

@@ -1,6 +1,8 @@
 #include "runtime/spec/spec_json.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -41,11 +43,6 @@ void Optional(json& out, const char* key, const std::optional<T>& value) {
 
 json SpecToJson(const ContainerSpec& spec) {
   const Process& p = spec.process;
-  json caps = {{"bounding", p.capabilities.bounding},
-               {"effective", p.capabilities.effective},
-               {"inheritable", p.capabilities.inheritable},
-               {"permitted", p.capabilities.permitted},
-               {"ambient", p.capabilities.ambient}};
   json rlimits = json::array();
   for (const Rlimit& r : p.rlimits) {
     rlimits.push_back({{"type", r.type}, {"soft", r.soft}, {"hard", r.hard}});
@@ -57,9 +54,15 @@ json SpecToJson(const ContainerSpec& spec) {
       {"cwd", p.cwd},
       {"user",
        {{"uid", p.user.uid}, {"gid", p.user.gid}, {"additionalGids", p.user.additional_gids}}},
-      {"capabilities", caps},
       {"rlimits", rlimits},
       {"noNewPrivileges", p.no_new_privileges}};
+  if (p.capabilities) {
+    process["capabilities"] = {{"bounding", p.capabilities->bounding},
+                               {"effective", p.capabilities->effective},
+                               {"inheritable", p.capabilities->inheritable},
+                               {"permitted", p.capabilities->permitted},
+                               {"ambient", p.capabilities->ambient}};
+  }
   Optional(process, "oomScoreAdj", p.oom_score_adj);
   json mounts = json::array();
   for (const Mount& m : spec.mounts) {
@@ -149,12 +152,18 @@ absl::StatusOr<ContainerSpec> SpecFromJson(const json& j) {
     spec.process.user.gid = p.at("user").at("gid").get<uint32_t>();
     spec.process.user.additional_gids =
         p.at("user").at("additionalGids").get<std::vector<uint32_t>>();
-    const json& caps = p.at("capabilities");
-    spec.process.capabilities.bounding = caps.at("bounding").get<std::vector<std::string>>();
-    spec.process.capabilities.effective = caps.at("effective").get<std::vector<std::string>>();
-    spec.process.capabilities.inheritable = caps.at("inheritable").get<std::vector<std::string>>();
-    spec.process.capabilities.permitted = caps.at("permitted").get<std::vector<std::string>>();
-    spec.process.capabilities.ambient = caps.at("ambient").get<std::vector<std::string>>();
+    if (p.contains("capabilities") && !p.at("capabilities").is_null()) {
+      const json& caps = p.at("capabilities");
+      CapabilitySets& sets = spec.process.capabilities.emplace();
+      using Set = std::pair<const char*, std::vector<std::string>*>;
+      for (const Set& set : {Set{"bounding", &sets.bounding}, Set{"effective", &sets.effective},
+                             Set{"inheritable", &sets.inheritable},
+                             Set{"permitted", &sets.permitted}, Set{"ambient", &sets.ambient}}) {
+        if (caps.contains(set.first)) {
+          *set.second = caps.at(set.first).get<std::vector<std::string>>();
+        }
+      }
+    }
     for (const json& r : p.at("rlimits")) {
       spec.process.rlimits.push_back({r.at("type").get<std::string>(), r.at("soft").get<uint64_t>(),
                                       r.at("hard").get<uint64_t>()});

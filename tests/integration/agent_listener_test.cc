@@ -22,40 +22,15 @@
 #include "base/unique_fd.h"
 #include "gtest/gtest.h"
 #include "mesh/v1/system.grpc.pb.h"
+#include "tests/support/meshd_fixture.h"
 #include "tests/support/sandbox.h"
 
 namespace mesh::agent {
 namespace {
 
-constexpr char kSocket[] = "/run/mesh-test-listener/meshd.sock";
+using ::mesh::testing::HealthCheckServes;
 
-// One unary grpc.health.v1.Health/Check with an empty request (service ""), by hand: the
-// generated health stubs are not packaged. True if the server answered SERVING.
-bool HealthCheckServes(const std::string& target) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  grpc::CompletionQueue cq;
-  // HealthCheckRequest{service: ""}, with the empty field written out (the default service
-  // refuses a request of zero bytes).
-  grpc::Slice field("\x0a\x00", 2);
-  grpc::ByteBuffer request(&field, 1);
-  auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &cq);
-  call->StartCall();
-  grpc::ByteBuffer response;
-  grpc::Status status;
-  call->Finish(&response, &status, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  if (!cq.Next(&tag, &ok) || !ok || !status.ok()) return false;
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) return false;
-  std::string bytes;
-  for (const grpc::Slice& s : slices)
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return bytes == std::string("\x08\x01", 2);  // status: SERVING
-}
+constexpr char kSocket[] = "/run/mesh-test-listener/meshd.sock";
 
 // A sync service, which a gRPC server needs to poll its completion queues; Version only.
 class VersionService : public v1::SystemService::Service {

@@ -24,6 +24,8 @@
 #include "runtime/container/cgroup_access.h"
 #include "runtime/container/runtime.h"
 #include "runtime/image/image_store.h"
+#include "runtime/security/capabilities.h"
+#include "runtime/spec/defaults.h"
 #include "tests/support/busybox_layer.h"
 #include "tests/support/container_fixture.h"
 #include "tests/support/sandbox.h"
@@ -263,6 +265,52 @@ TEST_F(ContainerTest, HardenedDefaultsAsSeenFromInside) {
   // "..", and /proc/1/root, lead to the container's own root.
   EXPECT_THAT(out, HasSubstr("\n/\n"));
   ASSERT_TRUE(runtime_->Delete("hardened").ok());
+}
+
+// An explicitly empty capability set is no capability at all, not "the defaults": every set
+// reads 0 from inside and root cannot chown a file to another owner.
+TEST_F(ContainerTest, ExplicitlyEmptyCapabilitiesAreNone) {
+  ContainerSpec spec =
+      Spec("nocaps", {"sh", "-c",
+                      "grep -E '^Cap' /proc/1/status; mkdir -p /tmp; echo x > /tmp/f; "
+                      "chown 1:1 /tmp/f 2>/dev/null && echo chowned || echo chown-refused"});
+  spec.process.capabilities.emplace();
+  ContainerState s = Run(spec);
+  EXPECT_EQ(s.exit_code, 0);
+  const std::string out = Output("nocaps");
+  EXPECT_THAT(out, HasSubstr("CapInh:\t0000000000000000"));
+  EXPECT_THAT(out, HasSubstr("CapPrm:\t0000000000000000"));
+  EXPECT_THAT(out, HasSubstr("CapEff:\t0000000000000000"));
+  EXPECT_THAT(out, HasSubstr("CapBnd:\t0000000000000000"));
+  EXPECT_THAT(out, HasSubstr("CapAmb:\t0000000000000000"));
+  EXPECT_THAT(out, HasSubstr("chown-refused"));
+  ASSERT_TRUE(runtime_->Delete("nocaps").ok());
+}
+
+// cap_drop ALL + cap_add NET_RAW (ContainerCapabilities, Docker's shape for every user): root
+// holds NET_RAW after execve; uid 1000 keeps it in bounding only, since execve empties a
+// non-root process's permitted and effective sets and ambient is empty, as in Docker.
+TEST_F(ContainerTest, CapAddForANonRootUserStaysInBoundingOnly) {
+  absl::StatusOr<CapabilitySets> net_raw =
+      security::ContainerCapabilities(DefaultCapabilities(), {"NET_RAW"}, {"ALL"});
+  ASSERT_TRUE(net_raw.ok()) << net_raw.status();
+  for (uint32_t uid : {0u, 1000u}) {
+    const std::string id = absl::StrCat("netraw-", uid);
+    ContainerSpec spec = Spec(id, {"sh", "-c", "grep -E '^(Cap|Uid)' /proc/1/status"});
+    spec.process.user = {uid, uid, {}};
+    spec.process.capabilities = *net_raw;
+    ContainerState s = Run(spec);
+    EXPECT_EQ(s.exit_code, 0) << uid;
+    const std::string out = Output(id);
+    const std::string held = uid == 0 ? "0000000000002000" : "0000000000000000";
+    EXPECT_THAT(out, HasSubstr(absl::StrCat("Uid:\t", uid, "\t", uid))) << out;
+    EXPECT_THAT(out, HasSubstr("CapBnd:\t0000000000002000")) << uid;
+    EXPECT_THAT(out, HasSubstr(absl::StrCat("CapPrm:\t", held))) << uid;
+    EXPECT_THAT(out, HasSubstr(absl::StrCat("CapEff:\t", held))) << uid;
+    EXPECT_THAT(out, HasSubstr("CapInh:\t0000000000000000")) << uid;
+    EXPECT_THAT(out, HasSubstr("CapAmb:\t0000000000000000")) << uid;
+    ASSERT_TRUE(runtime_->Delete(id).ok());
+  }
 }
 
 // TESTING.md 5 and "Mounts": the device cgroup refuses a disk's node and allows the default

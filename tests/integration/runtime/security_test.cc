@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -231,13 +232,17 @@ TEST_F(SecurityTest, StrictProfileReadsBackExactly) {
   EXPECT_EQ(s["CapAmb"], "0000000000000000");
 }
 
+// OCI sets that ask for a capability across execve (ambient, with permitted and inheritable):
+// a non-root user holds it after exec.
 TEST_F(SecurityTest, NonRootUserGetsWhatItAskedForThroughAmbient) {
   Process p;
   p.user = {1000, 1000, {1001, 1002}};
-  absl::StatusOr<CapabilitySets> caps =
-      ContainerCapabilities(DefaultCapabilities(), {"NET_BIND_SERVICE"}, {}, 1000);
-  ASSERT_TRUE(caps.ok()) << caps.status();
-  p.capabilities = *caps;
+  const std::vector<std::string> nbs = {"CAP_NET_BIND_SERVICE"};
+  p.capabilities = CapabilitySets{.bounding = DefaultCapabilities(),
+                                  .effective = nbs,
+                                  .inheritable = nbs,
+                                  .permitted = nbs,
+                                  .ambient = nbs};
   PreparedSecurity sec = MustPrepare(p);
   std::map<std::string, std::string> s = StatusUnder(sec);
   EXPECT_EQ(s["Uid"], "1000\t1000\t1000\t1000");
@@ -336,6 +341,46 @@ TEST_F(SecurityTest, SetuidRootBinaryCannotRaiseTheUidUnderNoNewPrivs) {
   // With it, the kernel ignores the bit.
   p.no_new_privileges = true;
   EXPECT_EQ(RunOk(MustPrepare(p), {whoami}), "ruid=1000 euid=1000\n");
+}
+
+// Why Docker's shape keeps permitted and effective for a non-root user (moby#45491): a
+// program with file capabilities gets those within the sets even under no_new_privs, since
+// the kernel limits a no_new_privs execve to the permitted set held before it. With bounding
+// alone (Docker before 24.0.6) the same program gets nothing.
+TEST_F(SecurityTest, NonRootFileCapabilitiesWorkUnderNoNewPrivsWithDockersShape) {
+  SuidDir dir;  // a tmpfs without nosuid, which would disable file capabilities
+  ASSERT_TRUE(dir.ok()) << "mount tmpfs on " << dir.path() << ": " << strerror(errno);
+  const std::string fcap = dir.path() + "/busybox";
+  ASSERT_TRUE(std::filesystem::copy_file(kBusybox, fcap));
+  ASSERT_EQ(chmod(fcap.c_str(), 0755), 0);
+  vfs_cap_data xattr{};
+  xattr.magic_etc = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE;  // cap_net_bind_service+ep
+  xattr.data[0].permitted = 1u << CAP_NET_BIND_SERVICE;
+  ASSERT_EQ(setxattr(fcap.c_str(), "security.capability", &xattr, XATTR_CAPS_SZ_2, 0), 0)
+      << strerror(errno);
+
+  Process p;
+  p.user = {1000, 1000, {}};
+  absl::StatusOr<CapabilitySets> docker = ContainerCapabilities(DefaultCapabilities(), {}, {});
+  ASSERT_TRUE(docker.ok()) << docker.status();
+  p.capabilities = *docker;
+  PreparedSecurity sec = MustPrepare(p);
+  ASSERT_TRUE(sec.no_new_privileges());
+  std::map<std::string, std::string> s =
+      StatusFields(RunOk(sec, {fcap, "cat", "/proc/self/status"}));
+  EXPECT_EQ(s["CapPrm"], "0000000000000400");
+  EXPECT_EQ(s["CapEff"], "0000000000000400");
+  EXPECT_EQ(s["CapBnd"], "00000000a80425fb");
+  // The same user's plain programs hold nothing.
+  s = StatusUnder(sec);
+  EXPECT_EQ(s["CapPrm"], "0000000000000000");
+  EXPECT_EQ(s["CapEff"], "0000000000000000");
+
+  // Control: bounding alone, so no_new_privs clamps the file's capabilities to nothing.
+  p.capabilities = CapabilitySets{.bounding = DefaultCapabilities()};
+  s = StatusFields(RunOk(MustPrepare(p), {fcap, "cat", "/proc/self/status"}));
+  EXPECT_EQ(s["CapPrm"], "0000000000000000");
+  EXPECT_EQ(s["CapEff"], "0000000000000000");
 }
 
 // ---- #3: the syscall table walk ----
@@ -556,9 +601,7 @@ absl::StatusOr<pid_t> StartIdleUser1000(bool dumpable, Reaper& reaper) {
 TEST_F(SecurityTest, NonDumpableHidesExeFromTheSameUid) {
   Process p;
   p.user = {1000, 1000, {}};
-  absl::StatusOr<CapabilitySets> caps = ContainerCapabilities(DefaultCapabilities(), {}, {}, 1000);
-  ASSERT_TRUE(caps.ok());
-  p.capabilities = *caps;
+  p.capabilities = CapabilitySets{.bounding = DefaultCapabilities()};
   PreparedSecurity sec = MustPrepare(p);
 
   for (bool dumpable : {true, false}) {

@@ -142,6 +142,72 @@ TEST(SpecJsonTest, RoundTripKeepsEveryField) {
   EXPECT_TRUE(absl::IsInvalidArgument(SpecFromJson(broken).status()));
 }
 
+// Unset capabilities (the defaults) and five empty sets (no capability) are different specs
+// and stay different through WithDefaults and the config file.
+TEST(SpecJsonTest, CapabilitiesUnsetAndEmptyStayApart) {
+  ContainerSpec unset{.id = "c", .image = "busybox"};
+  nlohmann::json json = SpecToJson(unset);
+  EXPECT_FALSE(json["process"].contains("capabilities"));
+  absl::StatusOr<ContainerSpec> back = SpecFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->process.capabilities.has_value());
+  json["process"]["capabilities"] = nullptr;  // null reads as unset too
+  back = SpecFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->process.capabilities.has_value());
+
+  ContainerSpec empty = unset;
+  empty.process.capabilities.emplace();
+  json = SpecToJson(empty);
+  EXPECT_EQ(json["process"]["capabilities"],
+            nlohmann::json::parse(R"({"bounding": [], "effective": [], "inheritable": [],
+                                      "permitted": [], "ambient": []})"));
+  back = SpecFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->process.capabilities.has_value());
+  EXPECT_TRUE(back->process.capabilities->bounding.empty());
+  EXPECT_TRUE(back->process.capabilities->effective.empty());
+  EXPECT_TRUE(back->process.capabilities->inheritable.empty());
+  EXPECT_TRUE(back->process.capabilities->permitted.empty());
+  EXPECT_TRUE(back->process.capabilities->ambient.empty());
+  EXPECT_EQ(SpecToJson(*back), json);
+
+  // OCI makes each list optional: a missing one is empty, the object still counts as set.
+  json["process"]["capabilities"] = nlohmann::json::parse(R"({"bounding": ["CAP_KILL"]})");
+  back = SpecFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->process.capabilities.has_value());
+  EXPECT_THAT(back->process.capabilities->bounding, ElementsAre("CAP_KILL"));
+  EXPECT_TRUE(back->process.capabilities->permitted.empty());
+  json["process"]["capabilities"] = nlohmann::json::parse(R"({"bounding": "CAP_KILL"})");
+  EXPECT_TRUE(absl::IsInvalidArgument(SpecFromJson(json).status()));
+}
+
+TEST(WithDefaultsTest, UnsetCapabilitiesGetDockersAndEmptyStayEmpty) {
+  ContainerSpec spec = WithDefaults(ContainerSpec{.id = "c", .image = "busybox"});
+  ASSERT_TRUE(spec.process.capabilities.has_value());
+  EXPECT_EQ(spec.process.capabilities->bounding, DefaultCapabilities());
+  EXPECT_EQ(spec.process.capabilities->permitted, DefaultCapabilities());
+  EXPECT_EQ(spec.process.capabilities->effective, DefaultCapabilities());
+  EXPECT_TRUE(spec.process.capabilities->inheritable.empty());
+  EXPECT_TRUE(spec.process.capabilities->ambient.empty());
+
+  ContainerSpec empty{.id = "c", .image = "busybox"};
+  empty.process.capabilities.emplace();
+  spec = WithDefaults(empty);
+  ASSERT_TRUE(spec.process.capabilities.has_value());
+  EXPECT_TRUE(spec.process.capabilities->bounding.empty());
+  EXPECT_TRUE(spec.process.capabilities->effective.empty());
+  EXPECT_TRUE(spec.process.capabilities->inheritable.empty());
+  EXPECT_TRUE(spec.process.capabilities->permitted.empty());
+  EXPECT_TRUE(spec.process.capabilities->ambient.empty());
+
+  // A given set is kept as it is, narrower than the defaults or not.
+  ContainerSpec one{.id = "c", .image = "busybox"};
+  one.process.capabilities = CapabilitiesFrom({"CAP_KILL"});
+  EXPECT_THAT(WithDefaults(one).process.capabilities->bounding, ElementsAre("CAP_KILL"));
+}
+
 TEST(RootfsPlanTest, BadMountsAreClearErrors) {
   rootfs::RootfsPlan plan;
   plan.lower_dirs = {"/nonexistent-layer"};

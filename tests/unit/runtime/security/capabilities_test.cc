@@ -164,9 +164,9 @@ TEST(CapabilityChanges, UnknownNamesAreRefusedWithTheirList) {
   EXPECT_THAT(caps.status().message(), HasSubstr("cap_drop"));
 }
 
-TEST(ContainerCapabilities, RootGetsDockersShape) {
+TEST(ContainerCapabilities, DockersShape) {
   absl::StatusOr<CapabilitySets> sets =
-      ContainerCapabilities(DefaultCapabilities(), {"NET_ADMIN"}, {"NET_RAW"}, 0);
+      ContainerCapabilities(DefaultCapabilities(), {"NET_ADMIN"}, {"NET_RAW"});
   ASSERT_TRUE(sets.ok()) << sets.status();
   absl::StatusOr<CapabilityMasks> m = ToMasks(*sets);
   ASSERT_TRUE(m.ok());
@@ -176,34 +176,33 @@ TEST(ContainerCapabilities, RootGetsDockersShape) {
   EXPECT_EQ(m->effective, want);
   EXPECT_EQ(m->inheritable, 0u);
   EXPECT_EQ(m->ambient, 0u);
-}
 
-TEST(ContainerCapabilities, NonRootRaisesOnlyWhatWasAskedFor) {
-  absl::StatusOr<CapabilitySets> sets = ContainerCapabilities(
-      DefaultCapabilities(), {"net_bind_service", "NET_ADMIN"}, {"NET_ADMIN"}, 1000);
-  ASSERT_TRUE(sets.ok()) << sets.status();
-  absl::StatusOr<CapabilityMasks> m = ToMasks(*sets);
-  ASSERT_TRUE(m.ok());
-  const CapMask nbs = CapMask{1} << CAP_NET_BIND_SERVICE;
-  const CapMask admin = CapMask{1} << CAP_NET_ADMIN;
-  EXPECT_EQ(m->bounding, 0xa80425fbu | admin);  // added and dropped: added
-  EXPECT_EQ(m->permitted, nbs | admin);
-  EXPECT_EQ(m->effective, nbs | admin);
-  EXPECT_EQ(m->inheritable, nbs | admin);
-  EXPECT_EQ(m->ambient, nbs | admin);
-
-  sets = ContainerCapabilities(DefaultCapabilities(), {}, {}, 1000);
+  // Added and dropped: added. Nothing in ambient, whatever was named.
+  sets = ContainerCapabilities(DefaultCapabilities(), {"net_bind_service", "NET_ADMIN"},
+                               {"NET_ADMIN"});
   ASSERT_TRUE(sets.ok());
   m = ToMasks(*sets);
-  EXPECT_EQ(m->bounding, 0xa80425fbu);
-  EXPECT_EQ(m->permitted | m->effective | m->inheritable | m->ambient, 0u);
+  EXPECT_EQ(m->bounding, 0xa80425fbu | (CapMask{1} << CAP_NET_ADMIN));
+  EXPECT_EQ(m->ambient | m->inheritable, 0u);
 
-  // Dropped everything, added one: only that one, raised.
-  sets = ContainerCapabilities(DefaultCapabilities(), {"KILL"}, {"ALL"}, 1000);
+  // Dropped everything, added one: only that one.
+  sets = ContainerCapabilities(DefaultCapabilities(), {"KILL"}, {"ALL"});
   ASSERT_TRUE(sets.ok());
   m = ToMasks(*sets);
   EXPECT_EQ(m->bounding, CapMask{1} << CAP_KILL);
-  EXPECT_EQ(m->ambient, CapMask{1} << CAP_KILL);
+  EXPECT_EQ(m->effective, CapMask{1} << CAP_KILL);
+}
+
+TEST(ContainerCapabilities, DropAllIsFiveEmptySets) {
+  absl::StatusOr<CapabilitySets> sets = ContainerCapabilities(DefaultCapabilities(), {}, {"all"});
+  ASSERT_TRUE(sets.ok()) << sets.status();
+  EXPECT_THAT(sets->bounding, IsEmpty());
+  EXPECT_THAT(sets->permitted, IsEmpty());
+  EXPECT_THAT(sets->effective, IsEmpty());
+  EXPECT_THAT(sets->inheritable, IsEmpty());
+  EXPECT_THAT(sets->ambient, IsEmpty());
+  EXPECT_EQ(ContainerCapabilities(DefaultCapabilities(), {"CAP_FLY"}, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 CapMask ParseStatusMask(const std::string& status, const std::string& field) {

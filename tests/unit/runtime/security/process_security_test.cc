@@ -78,7 +78,7 @@ TEST(Prepare, UnconfinedAndNoNewPrivsOff) {
 
 TEST(Prepare, PrivilegedGetsEverythingTheRuntimeHoldsAndNoSeccomp) {
   Process p = DefaultProcess();
-  p.capabilities.effective = {"CAP_NOT_A_THING"};  // ignored when privileged
+  p.capabilities->effective = {"CAP_NOT_A_THING"};  // ignored when privileged
   absl::StatusOr<PreparedSecurity> sec = Prepare(p, SeccompProfile::kDefault, true, FakeRuntime());
   ASSERT_TRUE(sec.ok()) << sec.status();
   const CapMask all = AllCapabilities() & ~Bit(CAP_SYS_RESOURCE);
@@ -99,7 +99,7 @@ TEST(Prepare, PrivilegedGetsEverythingTheRuntimeHoldsAndNoSeccomp) {
 
 TEST(Prepare, UnknownCapabilityNamesTheSet) {
   Process p = DefaultProcess();
-  p.capabilities.inheritable = {"CAP_FLY"};
+  p.capabilities->inheritable = {"CAP_FLY"};
   absl::Status s = PrepareStatus(p);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("\"inheritable\""));
@@ -133,7 +133,7 @@ TEST(Prepare, RefusesSetsTheKernelCannotHold) {
   };
   for (const Case& c : cases) {
     Process p = DefaultProcess();
-    c.change(p.capabilities);
+    c.change(*p.capabilities);
     absl::Status s = PrepareStatus(p);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.what << ": " << s;
     EXPECT_THAT(s.message(), HasSubstr(c.message)) << c.what;
@@ -141,8 +141,8 @@ TEST(Prepare, RefusesSetsTheKernelCannotHold) {
 }
 
 TEST(Prepare, NonRootSets) {
-  // Docker's shape for a non-root user is accepted (after execve it keeps only its ambient
-  // set, i.e. nothing).
+  // Docker's shape for a non-root user is accepted (after execve a program without file
+  // capabilities keeps only its ambient set, i.e. nothing).
   Process p = DefaultProcess();
   p.user = {1000, 1000, {1001, 1002}};
   absl::StatusOr<PreparedSecurity> sec = Prepare(p, SeccompProfile::kDefault, false, FakeRuntime());
@@ -151,15 +151,38 @@ TEST(Prepare, NonRootSets) {
   EXPECT_EQ(sec->gid(), 1000u);
   EXPECT_EQ(sec->additional_gids(), (std::vector<gid_t>{1001, 1002}));
 
-  // Podman's shape: what was asked for by name, raised through ambient.
-  absl::StatusOr<CapabilitySets> caps =
-      ContainerCapabilities(DefaultCapabilities(), {"NET_BIND_SERVICE"}, {}, 1000);
-  ASSERT_TRUE(caps.ok());
-  p.capabilities = *caps;
+  // Sets that keep a capability across execve, as a spec may give them: raised through
+  // ambient (which needs it in permitted and inheritable too).
+  p.capabilities = CapabilitySets{.bounding = DefaultCapabilities(),
+                                  .effective = {"CAP_NET_BIND_SERVICE"},
+                                  .inheritable = {"CAP_NET_BIND_SERVICE"},
+                                  .permitted = {"CAP_NET_BIND_SERVICE"},
+                                  .ambient = {"CAP_NET_BIND_SERVICE"}};
   sec = Prepare(p, SeccompProfile::kDefault, false, FakeRuntime());
   ASSERT_TRUE(sec.ok()) << sec.status();
   EXPECT_EQ(sec->capabilities().ambient, Bit(CAP_NET_BIND_SERVICE));
   EXPECT_EQ(sec->capabilities().bounding, 0xa80425fbu);
+}
+
+TEST(Prepare, EmptySetsMeanNoCapabilityAndUnsetIsRefused) {
+  Process p = DefaultProcess();
+  p.capabilities.emplace();
+  for (uint32_t uid : {0u, 1000u}) {
+    p.user.uid = uid;
+    absl::StatusOr<PreparedSecurity> sec =
+        Prepare(p, SeccompProfile::kDefault, false, FakeRuntime());
+    ASSERT_TRUE(sec.ok()) << uid << ": " << sec.status();
+    EXPECT_EQ(sec->capabilities(), CapabilityMasks{}) << uid;
+    ASSERT_NE(sec->seccomp(), nullptr);
+  }
+
+  // Unset: the defaults are WithDefaults' to fill in, never guessed here.
+  p.capabilities.reset();
+  absl::Status s = PrepareStatus(p);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s.message(), HasSubstr("WithDefaults"));
+  // Privileged ignores the sets, so it needs none.
+  EXPECT_TRUE(PrepareStatus(p, /*privileged=*/true).ok());
 }
 
 TEST(Prepare, CapabilitiesTheRuntimeLacksAreAFailedPrecondition) {

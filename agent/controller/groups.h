@@ -1,0 +1,64 @@
+#pragma once
+
+// Groups (DESIGN.md decision 8): Apply makes the group's networks and containers match its
+// spec: creates what is missing, removes what is gone, recreates what changed, starts members
+// in dependency order, and leaves the rest running. Members are ordinary containers and
+// networks named "<group>-<name>", with `group` in their records; the group's record holds
+// the spec last applied. Every member change is atomic on its own (its own record), so an
+// Apply interrupted at any point converges with the next one.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/controller/containers.h"
+#include "agent/controller/networks.h"
+#include "agent/events/event_bus.h"
+#include "agent/store/store.h"
+#include "mesh/v1/groups.pb.h"
+
+namespace mesh::agent {
+
+class GroupController {
+ public:
+  GroupController(Store& store, ContainerController& containers, NetworkController& networks,
+                  EventBus& events)
+      : store_(store), containers_(containers), networks_(networks), events_(events) {}
+
+  void Restore(const std::map<std::string, storev1::GroupRecord>& records);
+
+  using Progress = std::function<void(const v1::MemberStatus&)>;
+  // `progress` is called for every member change as it happens. `cancelled` is polled while
+  // waiting for dependencies.
+  absl::StatusOr<v1::Group> Apply(const v1::GroupSpec& spec, const Progress& progress,
+                                  const std::function<bool()>& cancelled);
+  absl::StatusOr<std::vector<v1::MemberStatus>> Delete(const std::string& name);
+  absl::StatusOr<v1::Group> Get(const std::string& name) const;
+  std::vector<v1::Group> List(const v1::LabelSelector& selector) const;
+  size_t size() const;
+
+  // How long Apply waits for a dependency's condition.
+  static constexpr absl::Duration kDependencyTimeout = absl::Minutes(5);
+
+ private:
+  // One Apply or Delete per group at a time.
+  absl::Mutex* GroupLock(const std::string& name);
+  v1::Group ToApi(const storev1::GroupRecord& record) const;
+  // NotFound naming the group if there is none.
+  absl::StatusOr<storev1::GroupRecord> Record(const std::string& name) const;
+
+  Store& store_;
+  ContainerController& containers_;
+  NetworkController& networks_;
+  EventBus& events_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, storev1::GroupRecord> groups_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<absl::Mutex>> locks_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace mesh::agent
