@@ -36,15 +36,20 @@ absl::Status MakeDirs(const std::string& path, mode_t mode) {
   return absl::OkStatus();
 }
 
-// mesh-shim lives next to meshd (installed together; in the build tree, runtime/mesh-shim).
+// Where mesh-shim is, relative to meshd: installed, <prefix>/bin/meshd and
+// <prefix>/libexec/mesh/mesh-shim (runtime/CMakeLists.txt); in the build tree,
+// agent/meshd and runtime/mesh-shim; or side by side.
 std::string DefaultShimPath() {
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   const std::filesystem::path dir = self.parent_path();
-  for (const auto& candidate : {dir / "mesh-shim", dir.parent_path() / "runtime" / "mesh-shim"}) {
+  const std::filesystem::path candidates[] = {dir.parent_path() / "libexec" / "mesh" / "mesh-shim",
+                                              dir.parent_path() / "runtime" / "mesh-shim",
+                                              dir / "mesh-shim"};
+  for (const auto& candidate : candidates) {
     if (std::filesystem::exists(candidate, ec)) return candidate.string();
   }
-  return (dir / "mesh-shim").string();
+  return candidates[0].string();
 }
 
 std::string CgroupVersionName() {

@@ -28,6 +28,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "runtime/container/cgroup_access.h"
 #include "runtime/container/image_config.h"
+#include "runtime/rootfs/mounts.h"
 
 namespace mesh::agent {
 namespace {
@@ -95,6 +96,28 @@ absl::Status RewriteInPlace(const std::string& path, const std::string& contents
   UniqueFd fd(open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) return mesh::ErrnoToStatus(errno, absl::StrCat("open ", path));
   return WriteAll(fd.get(), contents, path);
+}
+
+// A file of the running container whose init is `pid`, resolved inside its root filesystem.
+absl::StatusOr<std::string> ReadInRoot(pid_t pid, absl::string_view path) {
+  const std::string root_path = absl::StrCat("/proc/", pid, "/root");
+  UniqueFd root(open(root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return mesh::ErrnoToStatus(errno, absl::StrCat("open ", root_path));
+  MESH_ASSIGN_OR_RETURN(UniqueFd fd, runtime::rootfs::OpenInRoot(root.get(), path, O_RDONLY,
+                                                                 runtime::rootfs::Follow::kInRoot));
+  std::string contents;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fd.get(), buffer, sizeof(buffer))) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return mesh::ErrnoToStatus(errno, absl::StrCat("read ", path));
+    }
+    contents.append(buffer, static_cast<size_t>(n));
+    if (contents.size() > (size_t{4} << 20)) {
+      return absl::FailedPreconditionError(absl::StrCat(path, " is larger than 4 MiB"));
+    }
+  }
+  return contents;
 }
 
 bool IsTerminating(int signal) {
@@ -316,7 +339,11 @@ absl::StatusOr<v1::Container> ContainerController::Create(const v1::CreateContai
   }
   const std::string& name = spec.name();
   Rollback undo;
-  undo.Push([this, name] {
+  undo.Push([this, name, entry] {
+    {
+      absl::MutexLock lock(&entry->mu);
+      entry->removed = true;  // a call that found it meanwhile must not act on it
+    }
     absl::MutexLock lock(&mu_);
     entries_.erase(name);
   });
@@ -711,10 +738,10 @@ absl::StatusOr<ExitStatus> ContainerController::Exec(const v1::ExecStart& start,
   if (start.rows() > 0) exec.rows = static_cast<uint16_t>(std::min(start.rows(), 65535u));
   if (start.cols() > 0) exec.cols = static_cast<uint16_t>(std::min(start.cols(), 65535u));
   if (!start.user().empty()) {
-    // Names are looked up in the container's own files, never the host's.
-    const std::string root = absl::StrCat("/proc/", state.init.pid, "/root");
-    const std::string passwd = ReadFile(root + "/etc/passwd").value_or("");
-    const std::string group = ReadFile(root + "/etc/group").value_or("");
+    // Names are looked up in the container's own files, never the host's: resolved inside its
+    // root, so a symlink in the image cannot point meshd at a host file.
+    const std::string passwd = ReadInRoot(state.init.pid, "/etc/passwd").value_or("");
+    const std::string group = ReadInRoot(state.init.pid, "/etc/group").value_or("");
     absl::StatusOr<runtime::User> user = runtime::ResolveUser(start.user(), passwd, group);
     if (!user.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("start.user: ", user.status().message()));

@@ -25,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/busybox_layer.h"
 #include "tests/support/meshd_fixture.h"
 #include "tests/support/sandbox.h"
 
@@ -869,6 +870,117 @@ TEST_F(GroupTest, ApplyKilledAtRandomPointsConvergesToOneCleanApply) {
                                                                 << clean_traces;
   ASSERT_TRUE(meshd().groups().Delete(Ctx().get(), del, &deleted).ok());
   EXPECT_EQ(Traces(), empty);
+}
+
+TEST_F(MeshdTest, ConnectAndDisconnectASecondNetwork) {
+  CreateNetwork("front", "10.88.1.0/24");
+  CreateNetwork("back", "10.88.2.0/24");
+  MustCreate(Spec("multi", "exec sleep 1000"));
+  v1::ConnectRequest connect;
+  connect.set_container("multi");
+  connect.set_network("back");
+  connect.set_ip("10.88.2.50");
+  v1::ConnectResponse connected;
+  grpc::Status status = meshd().networks().Connect(Ctx().get(), connect, &connected);
+  ASSERT_TRUE(status.ok()) << StatusText(status);
+  EXPECT_EQ(connected.address().interface(), "eth1");
+  EXPECT_EQ(connected.address().ip(), "10.88.2.50");
+  EXPECT_THAT(Exec("multi", {"ip", "-o", "-4", "addr", "show", "eth1"}).out,
+              HasSubstr("10.88.2.50/24"));
+  EXPECT_THAT(Exec("multi", {"cat", "/etc/hosts"}).out, HasSubstr("10.88.2.50\tmulti"));
+  EXPECT_TRUE(
+      sandbox()
+          .Check(Sandbox::Ns::kHost, {"busybox", "ping", "-c", "1", "-W", "2", "10.88.2.50"})
+          .ok());
+  // Connecting twice is refused; the network cannot go while in use.
+  EXPECT_EQ(meshd().networks().Connect(Ctx().get(), connect, &connected).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  v1::RemoveNetworkRequest remove_back;
+  remove_back.set_name("back");
+  v1::RemoveNetworkResponse removed;
+  grpc::Status in_use = meshd().networks().Remove(Ctx().get(), remove_back, &removed);
+  EXPECT_EQ(in_use.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(in_use.error_message(), HasSubstr("multi"));
+
+  v1::DisconnectRequest disconnect;
+  disconnect.set_container("multi");
+  disconnect.set_network("back");
+  v1::DisconnectResponse disconnected;
+  ASSERT_TRUE(meshd().networks().Disconnect(Ctx().get(), disconnect, &disconnected).ok());
+  // Traffic stops at once; the interface itself is deleted in the background (netplane's
+  // LinkReaper), within milliseconds.
+  EXPECT_TRUE(WaitFor_([&] {
+                return Exec("multi", {"ip", "link", "show", "eth1"}).code != 0;
+              }).ok());
+  absl::StatusOr<v1::Container> c = Get("multi");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->addresses_size(), 1);
+  EXPECT_TRUE(meshd().networks().Remove(Ctx().get(), remove_back, &removed).ok());
+}
+
+TEST_F(MeshdTest, ImageStreamedInIsUsedAndRemovedOnlyWhenFree) {
+  // A `docker save` archive made by hand: one busybox layer, tagged mybox:1.
+  const std::string dir = "/run/scratch/image";
+  ASSERT_TRUE(MakeBusyboxLayer(dir + "/rootfs").ok());
+  ASSERT_TRUE(sandbox()
+                  .Check(Sandbox::Ns::kHost,
+                         {"sh", "-c",
+                          "cd " + dir +
+                              " && tar -C rootfs -cf layer.tar . && "
+                              "sha=$(sha256sum layer.tar | cut -d' ' -f1) && "
+                              "printf '{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{"
+                              "\"Cmd\":[\"sh\",\"-c\",\"echo from-mybox\"]},\"rootfs\":{\"type\":"
+                              "\"layers\",\"diff_ids\":[\"sha256:%s\"]}}' $sha > config.json && "
+                              "printf '[{\"Config\":\"config.json\",\"RepoTags\":[\"mybox:1\"],"
+                              "\"Layers\":[\"layer.tar\"]}]' > manifest.json && "
+                              "tar -cf image.tar manifest.json config.json layer.tar"})
+                  .ok());
+  absl::StatusOr<std::string> archive = ReadFile(dir + "/image.tar");
+  ASSERT_TRUE(archive.ok());
+  v1::ImportImageResponse imported;
+  auto context = Ctx();
+  auto writer = meshd().images().Import(context.get(), &imported);
+  v1::ImportImageRequest first;
+  first.mutable_source()->set_streamed(true);
+  ASSERT_TRUE(writer->Write(first));
+  for (size_t offset = 0; offset < archive->size(); offset += 1 << 20) {
+    v1::ImportImageRequest chunk;
+    chunk.set_chunk(archive->substr(offset, 1 << 20));
+    ASSERT_TRUE(writer->Write(chunk));
+  }
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << StatusText(status);
+  ASSERT_EQ(imported.images_size(), 1);
+  EXPECT_THAT(imported.images(0).references(), ::testing::Contains("mybox:1"));
+
+  v1::ContainerSpec spec;
+  spec.set_name("user");
+  spec.set_image("mybox:1");
+  MustCreate(spec);
+  ASSERT_TRUE(WaitFor("user", [](const v1::Container& x) {
+                return x.state() == v1::CONTAINER_STATE_STOPPED;
+              }).ok());
+  v1::LogsRequest logs;
+  logs.set_name("user");
+  auto logs_context = Ctx();
+  auto reader = meshd().containers().Logs(logs_context.get(), logs);
+  v1::LogEntry entry;
+  ASSERT_TRUE(reader->Read(&entry));
+  EXPECT_EQ(entry.data(), "from-mybox");
+
+  v1::RemoveImageRequest remove;
+  remove.set_image("mybox:1");
+  v1::RemoveImageResponse removed;
+  grpc::Status busy = meshd().images().Remove(Ctx().get(), remove, &removed);
+  EXPECT_EQ(busy.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << StatusText(busy);
+  v1::RemoveContainerRequest remove_user;
+  remove_user.set_name("user");
+  v1::RemoveContainerResponse gone;
+  ASSERT_TRUE(meshd().containers().Remove(Ctx().get(), remove_user, &gone).ok());
+  status = meshd().images().Remove(Ctx().get(), remove, &removed);
+  ASSERT_TRUE(status.ok()) << StatusText(status);
+  EXPECT_EQ(removed.deleted_layers_size(), 1);
 }
 }  // namespace
 }  // namespace mesh::testing
