@@ -75,9 +75,18 @@ class NetplaneTest : public ::mesh::testing::SandboxTest {
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : NetworkInfo{};
   }
+  // One echo request, one second for the answer: for "cannot reach" checks.
   bool Ping(Sandbox::Where from, const std::string& to) {
     auto r = sandbox().Run(from, {"busybox", "ping", "-c", "1", "-W", "1", to});
     return r.ok() && r->status.ok();
+  }
+  // Up to three tries: for "reaches" checks, so that a loaded machine (a first packet waiting
+  // for ARP longer than a second) does not fail them.
+  bool Reaches(Sandbox::Where from, const std::string& to) {
+    for (int i = 0; i < 3; ++i) {
+      if (Ping(from, to)) return true;
+    }
+    return false;
   }
   // A TCP client: sends nothing, prints what the server says.
   absl::StatusOr<std::string> TcpRead(Sandbox::Where from, const std::string& addr, int port) {
@@ -145,10 +154,10 @@ TEST_F(NetplaneTest, ContainersOnOneNetworkReachEachOther) {
   EXPECT_THAT(*link, HasSubstr(a.mac));
   auto route = sandbox().Check(In("c1"), {"ip", "route", "show", "default"});
   EXPECT_THAT(*route, HasSubstr("default via 10.88.0.1 dev eth0"));
-  EXPECT_TRUE(Ping(In("c1"), "127.0.0.1"));
+  EXPECT_TRUE(Reaches(In("c1"), "127.0.0.1"));
 
-  EXPECT_TRUE(Ping(In("c1"), b.address.ToString()));
-  EXPECT_TRUE(Ping(In("c2"), a.address.ToString()));
+  EXPECT_TRUE(Reaches(In("c1"), b.address.ToString()));
+  EXPECT_TRUE(Reaches(In("c2"), a.address.ToString()));
   ChildProcess server = TcpBanner(In("c2"), 8000, "hello-from-c2");
   ASSERT_TRUE(sandbox().WaitForPort(In("c2"), b.address.ToString(), 8000).ok());
   auto got = TcpRead(In("c1"), b.address.ToString(), 8000);
@@ -168,7 +177,7 @@ TEST_F(NetplaneTest, ContainerReachesWanThroughNat) {
   auto seen = TcpRead(In("c1"), Sandbox::kWanAddress, 9000);
   ASSERT_TRUE(seen.ok()) << seen.status();
   EXPECT_EQ(*seen, absl::StrCat(Sandbox::kHostAddress, "\n"));
-  EXPECT_TRUE(Ping(In("c1"), Sandbox::kWanAddress));
+  EXPECT_TRUE(Reaches(In("c1"), Sandbox::kWanAddress));
 }
 
 TEST_F(NetplaneTest, PublishedPortsAnswerFromWanHostAndHairpin) {
@@ -242,10 +251,10 @@ TEST_F(NetplaneTest, NetworksAreIsolatedAndInternalHasNoWayOut) {
   EXPECT_FALSE(Ping(In("cb"), f.address.ToString()));
   EXPECT_FALSE(Ping(In("ci"), f.address.ToString()));
   EXPECT_FALSE(Ping(In("cf"), i.address.ToString()));
-  EXPECT_TRUE(Ping(In("cf"), Sandbox::kWanAddress));
-  EXPECT_TRUE(Ping(In("cb"), Sandbox::kWanAddress));
+  EXPECT_TRUE(Reaches(In("cf"), Sandbox::kWanAddress));
+  EXPECT_TRUE(Reaches(In("cb"), Sandbox::kWanAddress));
   EXPECT_FALSE(Ping(In("ci"), Sandbox::kWanAddress));
-  EXPECT_TRUE(Ping(In("ci"), i.gateway.ToString()));  // its own gateway only
+  EXPECT_TRUE(Reaches(In("ci"), i.gateway.ToString()));  // its own gateway only
 }
 
 TEST_F(NetplaneTest, NothingLeftAfterTeardownAndRuleCountIsConstant) {
@@ -304,7 +313,7 @@ TEST_F(NetplaneTest, DetachedPairsGoInTheBackgroundAndReattachWorksAtOnce) {
   for (int i = 0; i < 3; ++i) {
     a = MustAttach("c1", "front");
     EXPECT_EQ(a.ifname, "eth0");
-    EXPECT_TRUE(Ping(In("c1"), b.address.ToString())) << "round " << i;
+    EXPECT_TRUE(Reaches(In("c1"), b.address.ToString())) << "round " << i;
     ASSERT_TRUE(manager_->Detach("c1", "front").ok());
   }
   ASSERT_TRUE(manager_->Detach("c2", "front").ok());
@@ -408,7 +417,7 @@ TEST_F(NetplaneTest, ReconcileRepairsLinksOrphansAndTables) {
   auto got = TcpRead(Sandbox::Ns::kWan, Sandbox::kHostAddress, 8080);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, "back-again\n");
-  EXPECT_TRUE(Ping(In("client"), web.address.ToString()));
+  EXPECT_TRUE(Reaches(In("client"), web.address.ToString()));
 }
 
 // `nft flush ruleset` behind mesh's back: within a second NAT and published ports work again,
