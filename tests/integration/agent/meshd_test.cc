@@ -25,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "runtime/container/cgroup_access.h"
 #include "tests/support/busybox_layer.h"
 #include "tests/support/meshd_fixture.h"
 #include "tests/support/sandbox.h"
@@ -49,6 +50,14 @@ class MeshdTest : public SandboxTest {
   void TearDown() override {
     if (HasFailure() && meshd_ != nullptr) std::cerr << "---- meshd log ----\n" << meshd_->Log();
     meshd_.reset();
+    // Containers outlive meshd: their cgroups go here (cgroups are not namespaced, so the
+    // sandbox's end would leave them), then the parent meshd made.
+    if (auto driver = runtime::HostCgroupDriver(kCgroupParent); driver.ok()) {
+      for (const std::string& name : (*driver)->List().value_or(std::vector<std::string>{})) {
+        runtime::DestroyContainerCgroup(kCgroupParent, name).IgnoreError();
+      }
+      (*driver)->RemoveParent().IgnoreError();
+    }
     SandboxTest::TearDown();
   }
   static MeshdOptions Options() {
