@@ -25,19 +25,12 @@
 #include "base/rollback.h"
 #include "base/status_macros.h"
 #include "base/wait.h"
-#include "google/protobuf/util/time_util.h"
 #include "runtime/container/cgroup_access.h"
 #include "runtime/container/image_config.h"
 #include "runtime/rootfs/mounts.h"
 
 namespace mesh::agent {
 namespace {
-
-using google::protobuf::util::TimeUtil;
-
-google::protobuf::Timestamp ToTimestamp(absl::Time time) {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
-}
 
 bool Set(absl::Time time) { return time != absl::InfinitePast() && time != absl::UnixEpoch(); }
 
@@ -50,7 +43,7 @@ v1::Exit ExitOf(const runtime::ContainerState& state) {
   if (state.signal != 0) exit.set_signal(SignalName(state.signal));
   exit.set_oom_killed(state.oom_killed);
   exit.set_error(state.error);
-  if (Set(state.finished)) *exit.mutable_finished_at() = ToTimestamp(state.finished);
+  if (Set(state.finished)) *exit.mutable_finished_at() = ToProtoTimestamp(state.finished);
   return exit;
 }
 
@@ -320,7 +313,7 @@ absl::StatusOr<v1::Container> ContainerController::Create(const v1::CreateContai
   record.set_image_id(image->id);
   record.set_group(group);
   record.set_spec_digest(spec_digest);
-  *record.mutable_created_at() = ToTimestamp(absl::Now());
+  *record.mutable_created_at() = ToProtoTimestamp(absl::Now());
   if (spec.network_from().empty()) record.set_netns(NetnsPath(spec.name()));
 
   auto entry = std::make_shared<Entry>();
@@ -454,8 +447,7 @@ absl::StatusOr<v1::Container> ContainerController::Stop(const std::string& name,
   }
   absl::Duration grace = absl::Seconds(10);
   if (record.spec().has_stop_timeout()) {
-    grace = absl::Seconds(record.spec().stop_timeout().seconds()) +
-            absl::Nanoseconds(record.spec().stop_timeout().nanos());
+    grace = FromProtoDuration(record.spec().stop_timeout());
   }
   if (timeout.has_value()) grace = *timeout;
   record.set_stopped_by_user(true);
@@ -601,7 +593,7 @@ v1::Container ContainerController::ToApi(const Entry& entry) const {
     c.set_state(restart_pending ? v1::CONTAINER_STATE_RESTARTING : v1::CONTAINER_STATE_STOPPED);
     return c;
   }
-  if (Set(state->started)) *c.mutable_started_at() = ToTimestamp(state->started);
+  if (Set(state->started)) *c.mutable_started_at() = ToProtoTimestamp(state->started);
   switch (state->status) {
     case runtime::Status::kCreated:
       c.set_state(v1::CONTAINER_STATE_CREATED);
@@ -714,7 +706,7 @@ absl::StatusOr<v1::ContainerStats> ContainerController::Stats(const std::string&
       out.set_pids_limit(static_cast<uint64_t>(*limits->pids_limit));
     }
   }
-  *out.mutable_time() = ToTimestamp(absl::Now());
+  *out.mutable_time() = ToProtoTimestamp(absl::Now());
   return out;
 }
 
@@ -939,7 +931,9 @@ void ContainerController::HandleExit(const std::string& name) {
   if (!state.ok() || state->status != runtime::Status::kStopped) return;
   entry.health_monitor.reset();
   const v1::Exit exit = ExitOf(*state);
-  if (record.has_last_exit() && record.last_exit().finished_at() == exit.finished_at() &&
+  if (record.has_last_exit() &&
+      FromProtoTimestamp(record.last_exit().finished_at()) ==
+          FromProtoTimestamp(exit.finished_at()) &&
       record.last_exit().error() == exit.error()) {
     return;  // recorded already
   }

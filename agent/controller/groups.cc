@@ -9,7 +9,6 @@
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "google/protobuf/util/time_util.h"
 
 namespace mesh::agent {
 namespace {
@@ -312,8 +311,7 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
 
   if (!same_spec || changed) {
     record.set_phase(storev1::PHASE_READY);
-    *record.mutable_applied_at() =
-        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(absl::Now()));
+    *record.mutable_applied_at() = ToProtoTimestamp(absl::Now());
     MESH_RETURN_IF_ERROR(store_.Put(group, record));
     absl::MutexLock lock(&mu_);
     groups_[group] = record;

@@ -46,8 +46,7 @@ class ContainerServiceImpl final : public v1::ContainerService::Service {
                     v1::Container* response) override {
     std::optional<absl::Duration> timeout;
     if (request->has_timeout()) {
-      timeout = absl::Seconds(request->timeout().seconds()) +
-                absl::Nanoseconds(request->timeout().nanos());
+      timeout = FromProtoDuration(request->timeout());
       if (*timeout < absl::ZeroDuration()) {
         return ToGrpc(absl::InvalidArgumentError("timeout: negative; give 0 or more"));
       }

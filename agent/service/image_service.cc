@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "agent/api/convert.h"
 #include "agent/service/services.h"
 #include "base/atomic_file.h"
 #include "base/errno_status.h"
 #include "base/unique_fd.h"
-#include "google/protobuf/util/time_util.h"
 
 namespace mesh::agent {
 namespace {
@@ -19,8 +19,7 @@ v1::Image ToApi(const runtime::image::ImageInfo& info) {
   for (const std::string& name : info.names) image.add_references(name);
   for (const std::string& layer : info.diff_ids) image.add_layers(layer);
   image.set_size_bytes(info.size);
-  *image.mutable_created_at() =
-      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(info.imported));
+  *image.mutable_created_at() = ToProtoTimestamp(info.imported);
   for (const std::string& s : info.config.entrypoint) image.add_entrypoint(s);
   for (const std::string& s : info.config.cmd) image.add_cmd(s);
   for (const std::string& s : info.config.env) image.add_env(s);
