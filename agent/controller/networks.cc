@@ -140,12 +140,17 @@ absl::Status NetworkController::Remove(const std::string& name) {
 }
 
 v1::Network NetworkController::ToApi(const storev1::NetworkRecord& record) const {
+  return ToApi(record, netplane_.ListAttachments());
+}
+
+v1::Network NetworkController::ToApi(const storev1::NetworkRecord& record,
+                                     const std::vector<netplane::AttachResult>& attachments) const {
   v1::Network network;
   *network.mutable_spec() = record.spec();
   network.set_bridge(record.bridge());
   network.set_group(record.group());
   std::vector<std::string> containers;
-  for (const netplane::AttachResult& a : netplane_.ListAttachments()) {
+  for (const netplane::AttachResult& a : attachments) {
     if (a.network == record.spec().name()) containers.push_back(a.container_id);
   }
   std::sort(containers.begin(), containers.end());
@@ -178,8 +183,10 @@ std::vector<v1::Network> NetworkController::List(const v1::LabelSelector& select
       }
     }
   }
+  // netplane's attachments once for all networks, not once per network.
+  const std::vector<netplane::AttachResult> attachments = netplane_.ListAttachments();
   std::vector<v1::Network> out;
-  for (const auto& record : records) out.push_back(ToApi(record));
+  for (const auto& record : records) out.push_back(ToApi(record, attachments));
   return out;
 }
 

@@ -37,6 +37,8 @@ class NetworkController {
 
  private:
   v1::Network ToApi(const storev1::NetworkRecord& record) const;
+  v1::Network ToApi(const storev1::NetworkRecord& record,
+                    const std::vector<netplane::AttachResult>& attachments) const;
 
   Store& store_;
   netplane::NetworkManager& netplane_;
