@@ -128,6 +128,14 @@ absl::Duration RestartBackoff(int step) {
   return std::min(absl::Milliseconds(100) * (int64_t{1} << std::min(step, 20)), absl::Minutes(1));
 }
 
+// Whether `exit` is the one `record` holds already.
+bool ExitRecorded(const storev1::ContainerRecord& record, const v1::Exit& exit) {
+  return record.has_last_exit() &&
+         FromProtoTimestamp(record.last_exit().finished_at()) ==
+             FromProtoTimestamp(exit.finished_at()) &&
+         record.last_exit().error() == exit.error();
+}
+
 bool ShouldRestart(const v1::RestartPolicy& policy, const v1::Exit& exit, uint32_t restarts,
                    bool stopped_by_user) {
   if (stopped_by_user) return false;
@@ -263,9 +271,12 @@ absl::StatusOr<runtime::ContainerSpec> ContainerController::RuntimeSpecOf(
   return spec;
 }
 
-absl::Status ContainerController::CreateRuntime(const storev1::ContainerRecord& record) {
+absl::Status ContainerController::CreateRuntime(const storev1::ContainerRecord& record,
+                                                bool again) {
   MESH_ASSIGN_OR_RETURN(runtime::ContainerSpec spec, RuntimeSpecOf(record));
-  MESH_ASSIGN_OR_RETURN(runtime::ContainerState state, runtime_.Create(std::move(spec)));
+  MESH_ASSIGN_OR_RETURN(runtime::ContainerState state, again
+                                                           ? runtime_.Recreate(std::move(spec))
+                                                           : runtime_.Create(std::move(spec)));
   Watch(record.spec().name());
   return absl::OkStatus();
 }
@@ -407,10 +418,9 @@ absl::Status ContainerController::StartLocked(Entry& entry, const std::string& n
   if (state.ok() && state->status == runtime::Status::kRunning) return absl::OkStatus();
   if (!state.ok() || state->status == runtime::Status::kStopped) {
     // Its command ended (or its runtime container is gone): make the container again around
-    // the same network namespace, addresses and ports.
+    // the same network namespace, addresses and ports, its writable layer and its log.
     watcher_.Remove(name);
-    if (state.ok()) MESH_RETURN_IF_ERROR(runtime_.Delete(name, /*force=*/true));
-    MESH_RETURN_IF_ERROR(CreateRuntime(record));
+    MESH_RETURN_IF_ERROR(CreateRuntime(record, /*again=*/true));
   }
   MESH_RETURN_IF_ERROR(runtime_.Start(name));
   FaultPoint("container.start.started");
@@ -931,12 +941,7 @@ void ContainerController::HandleExit(const std::string& name) {
   if (!state.ok() || state->status != runtime::Status::kStopped) return;
   entry.health_monitor.reset();
   const v1::Exit exit = ExitOf(*state);
-  if (record.has_last_exit() &&
-      FromProtoTimestamp(record.last_exit().finished_at()) ==
-          FromProtoTimestamp(exit.finished_at()) &&
-      record.last_exit().error() == exit.error()) {
-    return;  // recorded already
-  }
+  if (ExitRecorded(record, exit)) return;
   if (exit.error() == "supervisor lost") {
     // Its shim is gone: whatever is left of the container goes too (TESTING.md #14).
     MESH_LOG(Warning) << "container " << Q(name) << ": supervisor lost; killing what is left";
@@ -953,14 +958,19 @@ void ContainerController::HandleExit(const std::string& name) {
            {"error", exit.error()}});
   MESH_LOG(Info) << "container " << Q(name) << " ended: code " << exit.code()
                  << (exit.error().empty() ? "" : " (" + exit.error() + ")");
-  if (!restart) return;
+  if (restart) ScheduleRestart(entry, name, record, *state);
+}
+
+void ContainerController::ScheduleRestart(Entry& entry, const std::string& name,
+                                          const storev1::ContainerRecord& record,
+                                          const runtime::ContainerState& state) {
   uint64_t generation;
   absl::Duration delay;
   {
     absl::MutexLock lock(&entry.mu);
     // A command that ran for 10 s or more starts the back-off over (as Docker does).
-    if (Set(state->started) && Set(state->finished) &&
-        state->finished - state->started >= absl::Seconds(10)) {
+    if (Set(state.started) && Set(state.finished) &&
+        state.finished - state.started >= absl::Seconds(10)) {
       entry.backoff_step = 0;
     }
     delay = RestartBackoff(entry.backoff_step++);
@@ -1049,7 +1059,7 @@ void ContainerController::Resume() {
     if (absl::IsNotFound(state.status())) {
       // Gone with a reboot (or never made): make it again, and start it if its policy says so.
       absl::MutexLock op(&entry->op_mu);
-      if (absl::Status s = CreateRuntime(record); !s.ok()) {
+      if (absl::Status s = CreateRuntime(record, /*again=*/true); !s.ok()) {
         MESH_LOG(Error) << "container " << Q(name) << ": cannot make it again: " << s;
         continue;
       }
@@ -1064,6 +1074,17 @@ void ContainerController::Resume() {
     // Running or created: watch its shim. Stopped (also while meshd was down): the exit is
     // recorded and the restart policy applied, as if it had just happened.
     Watch(name);
+    if (state->status == runtime::Status::kStopped && ExitRecorded(record, ExitOf(*state))) {
+      // It had ended before meshd went down. A restart its policy still owed is made now; and
+      // as at dockerd's start, `always` starts again even after a user's stop.
+      const v1::RestartPolicy& policy = record.spec().restart();
+      if (policy.mode() == v1::RestartPolicy::MODE_ALWAYS ||
+          ShouldRestart(policy, record.last_exit(), record.restart_count(),
+                        record.stopped_by_user())) {
+        absl::MutexLock op(&entry->op_mu);
+        ScheduleRestart(*entry, name, record, *state);
+      }
+    }
     if (state->status == runtime::Status::kRunning) {
       absl::MutexLock op(&entry->op_mu);
       StartHealthMonitor(*entry, name);

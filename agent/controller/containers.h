@@ -126,8 +126,9 @@ class ContainerController {
   std::string NetnsPath(const std::string& name) const { return options_.netns_dir + "/" + name; }
   std::string HostsFile(const storev1::ContainerRecord& record) const;
   std::string ResolvConf() const;
-  // Makes the runtime container (created, not started) and watches its shim.
-  absl::Status CreateRuntime(const storev1::ContainerRecord& record);
+  // Makes the runtime container (created, not started) and watches its shim. `again`: one
+  // that ran before (Runtime::Recreate: its writable layer and log are kept).
+  absl::Status CreateRuntime(const storev1::ContainerRecord& record, bool again = false);
   // Starts a READY container whatever its runtime state (making it again if it ended).
   absl::Status StartLocked(Entry& entry, const std::string& name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.op_mu);
@@ -141,6 +142,10 @@ class ContainerController {
   // The shim of `name` ended: record the exit and apply the restart policy.
   void HandleExit(const std::string& name);
   void Restart(const std::string& name, uint64_t generation);
+  // Posts a Restart after the back-off (entry.op_mu held); `state`: the run that ended.
+  void ScheduleRestart(Entry& entry, const std::string& name,
+                       const storev1::ContainerRecord& record, const runtime::ContainerState& state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.op_mu);
   void Publish(v1::Event::Kind kind, const std::string& name,
                const storev1::ContainerRecord& record,
                std::map<std::string, std::string> attributes = {});

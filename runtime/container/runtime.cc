@@ -14,7 +14,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -224,7 +226,45 @@ absl::Status Runtime::SpawnShim(const ContainerPaths& paths, std::string* report
   return absl::OkStatus();
 }
 
-absl::StatusOr<ContainerState> Runtime::Create(ContainerSpec requested) {
+absl::StatusOr<ContainerState> Runtime::Create(ContainerSpec spec) {
+  return Make(std::move(spec), /*keep_data=*/false);
+}
+
+absl::StatusOr<ContainerState> Runtime::Recreate(ContainerSpec spec) {
+  return Make(std::move(spec), /*keep_data=*/true);
+}
+
+absl::StatusOr<std::string> Runtime::Retire(const std::string& id, const ContainerState* state) {
+  // The shim records the end and then exits: wait for that, so that nothing of the
+  // container outlives its state.
+  if (state != nullptr) {
+    if (absl::StatusOr<UniqueFd> shim = state->shim.Open(); shim.ok()) {
+      WaitReadable(shim->get(), absl::Seconds(10));
+    }
+  }
+  const ContainerPaths paths = PathsOf(id);
+  // The cgroup parent and image the container was made with (the options may have changed).
+  std::string cgroup_parent = options_.cgroup_parent;
+  std::string image_id;
+  if (absl::StatusOr<std::string> text = ReadFile(paths.image_id()); text.ok()) {
+    image_id = std::string(absl::StripAsciiWhitespace(*text));
+  }
+  if (absl::StatusOr<std::string> text = ReadFile(paths.config()); text.ok()) {
+    absl::StatusOr<ShimConfig> config =
+        ShimConfigFromJson(nlohmann::json::parse(*text, nullptr, false));
+    if (config.ok()) {
+      cgroup_parent = config->cgroup_parent;
+      image_id = config->spec.image;
+    }
+  }
+  MESH_RETURN_IF_ERROR(DestroyContainerCgroup(cgroup_parent, id));
+  std::error_code ec;
+  std::filesystem::remove_all(paths.run_dir, ec);
+  if (ec) return mesh::ErrnoToStatus(ec.value(), absl::StrCat("remove ", Quote(paths.run_dir)));
+  return image_id;
+}
+
+absl::StatusOr<ContainerState> Runtime::Make(ContainerSpec requested, bool keep_data) {
   const std::string what = absl::StrCat("create container ", Quote(requested.id));
   MESH_RETURN_IF_ERROR(Annotate(ValidateName(NameKind::kContainer, requested.id), what));
   std::vector<std::string> layers;
@@ -247,12 +287,33 @@ absl::StatusOr<ContainerState> Runtime::Create(ContainerSpec requested) {
 
   const ContainerPaths paths = PathsOf(spec.id);
   struct stat st;
-  if (stat(paths.run_dir.c_str(), &st) == 0 || stat(paths.data_dir.c_str(), &st) == 0) {
-    return absl::AlreadyExistsError(absl::StrCat(what, ": a container of that id exists"));
+  const bool had_data = stat(paths.data_dir.c_str(), &st) == 0;
+  const bool had_run_dir = stat(paths.run_dir.c_str(), &st) == 0;
+  std::string old_image_id;
+  if (!keep_data) {
+    if (had_run_dir || had_data) {
+      return absl::AlreadyExistsError(absl::StrCat(what, ": a container of that id exists"));
+    }
+  } else {
+    absl::StatusOr<ContainerState> old = State(spec.id);
+    if (old.ok() && old->status != Status::kStopped) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, ": it is ", StatusName(old->status), "; stop it first"));
+    }
+    if (!old.ok() && !absl::IsNotFound(old.status())) return Annotate(old.status(), what);
+    if (had_run_dir || had_data) {
+      absl::StatusOr<std::string> retired = Retire(spec.id, old.ok() ? &*old : nullptr);
+      if (!retired.ok()) return Annotate(retired.status(), what);
+      old_image_id = *std::move(retired);
+    }
   }
+  // What is kept on error: the data of a container made again stays for its Delete.
+  const bool keeps_data = keep_data && had_data;
   Rollback undo;
-  undo.Push([paths, what] {
-    for (const std::string& dir : {paths.run_dir, paths.data_dir}) {
+  undo.Push([paths, what, keeps_data] {
+    std::vector<std::string> dirs = {paths.run_dir};
+    if (!keeps_data) dirs.push_back(paths.data_dir);
+    for (const std::string& dir : dirs) {
       std::error_code ec;
       // A second pass catches what appeared during the first (nothing may write there, but
       // a failed create must not fail silently either).
@@ -282,9 +343,12 @@ absl::StatusOr<ContainerState> Runtime::Create(ContainerSpec requested) {
     // Recorded by id: the name may move to another image later.
     MESH_RETURN_IF_ERROR(Annotate(options_.images->AddUser(image_id, spec.id).status(), what));
     spec.image = image_id;
-    undo.Push([images = options_.images, image_id, id = spec.id] {
-      images->RemoveUser(image_id, id).IgnoreError();
-    });
+    if (!keeps_data || old_image_id != image_id) {
+      undo.Push([images = options_.images, image_id, id = spec.id] {
+        images->RemoveUser(image_id, id).IgnoreError();
+      });
+    }
+    MESH_RETURN_IF_ERROR(WriteFileAtomically(paths.image_id(), image_id + "\n", 0600));
   }
   ShimConfig config{spec, paths, layers, options_.cgroup_parent};
   MESH_RETURN_IF_ERROR(
@@ -300,7 +364,11 @@ absl::StatusOr<ContainerState> Runtime::Create(ContainerSpec requested) {
   }
   MESH_ASSIGN_OR_RETURN(ContainerState state, ReadState(paths));
   undo.Commit();
-  MESH_LOG(Info) << "container " << Quote(spec.id) << " created (pid " << state.init.pid << ")";
+  if (options_.images != nullptr && !old_image_id.empty() && old_image_id != image_id) {
+    options_.images->RemoveUser(old_image_id, spec.id).IgnoreError();
+  }
+  MESH_LOG(Info) << "container " << Quote(spec.id) << (had_data ? " made again" : " created")
+                 << " (pid " << state.init.pid << ")";
   return state;
 }
 
@@ -403,14 +471,14 @@ absl::StatusOr<ContainerState> Runtime::State(const std::string& id) const {
 }
 
 std::vector<std::string> Runtime::List() const {
-  std::vector<std::string> ids;
-  std::error_code ec;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(options_.run_root + "/containers", ec)) {
-    ids.push_back(entry.path().filename().string());
+  std::set<std::string> ids;
+  for (const std::string& root : {options_.run_root, options_.data_root}) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(root + "/containers", ec)) {
+      ids.insert(entry.path().filename().string());
+    }
   }
-  std::sort(ids.begin(), ids.end());
-  return ids;
+  return {ids.begin(), ids.end()};
 }
 
 absl::StatusOr<ExitStatus> Runtime::Exec(const std::string& id, const ExecSpec& exec,
@@ -461,42 +529,31 @@ absl::StatusOr<ExitStatus> Runtime::Exec(const std::string& id, const ExecSpec& 
 }
 
 absl::Status Runtime::Delete(const std::string& id, bool force) {
-  MESH_ASSIGN_OR_RETURN(ContainerState state, State(id));
-  if (state.status != Status::kStopped) {
-    if (!force && state.status == Status::kRunning) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("delete container ", Quote(id), ": it is running; stop it first"));
+  const std::string what = absl::StrCat("delete container ", Quote(id));
+  absl::StatusOr<ContainerState> state = State(id);
+  const ContainerPaths paths = PathsOf(id);
+  if (state.ok() && state->status != Status::kStopped) {
+    if (!force && state->status == Status::kRunning) {
+      return absl::FailedPreconditionError(absl::StrCat(what, ": it is running; stop it first"));
     }
     MESH_RETURN_IF_ERROR(Kill(id, SIGKILL));
     MESH_RETURN_IF_ERROR(Wait(id, absl::Seconds(30)).status());
-  }
-  // The shim records the end and then exits: wait for that, so that nothing of the
-  // container outlives Delete.
-  if (absl::StatusOr<UniqueFd> shim = state.shim.Open(); shim.ok()) {
-    WaitReadable(shim->get(), absl::Seconds(10));
-  }
-  const ContainerPaths paths = PathsOf(id);
-  // The cgroup parent and image the container was made with (the options may have changed).
-  std::string cgroup_parent = options_.cgroup_parent;
-  std::string image_id;
-  if (absl::StatusOr<std::string> text = ReadFile(paths.config()); text.ok()) {
-    absl::StatusOr<ShimConfig> config =
-        ShimConfigFromJson(nlohmann::json::parse(*text, nullptr, false));
-    if (config.ok()) {
-      cgroup_parent = config->cgroup_parent;
-      image_id = config->spec.image;
+  } else if (!state.ok()) {
+    // Data (or a half-made run directory) without runtime state: what is left goes too.
+    struct stat st;
+    if (!absl::IsNotFound(state.status()) ||
+        (stat(paths.run_dir.c_str(), &st) != 0 && stat(paths.data_dir.c_str(), &st) != 0)) {
+      return state.status();
     }
   }
-  const std::string what = absl::StrCat("delete container ", Quote(id));
-  MESH_RETURN_IF_ERROR(Annotate(DestroyContainerCgroup(cgroup_parent, id), what));
-  if (options_.images != nullptr && !image_id.empty()) {
-    MESH_RETURN_IF_ERROR(Annotate(options_.images->RemoveUser(image_id, id), what));
+  absl::StatusOr<std::string> image_id = Retire(id, state.ok() ? &*state : nullptr);
+  if (!image_id.ok()) return Annotate(image_id.status(), what);
+  if (options_.images != nullptr && !image_id->empty()) {
+    MESH_RETURN_IF_ERROR(Annotate(options_.images->RemoveUser(*image_id, id), what));
   }
   std::error_code ec;
   std::filesystem::remove_all(paths.data_dir, ec);
   if (ec) return mesh::ErrnoToStatus(ec.value(), absl::StrCat("remove ", Quote(paths.data_dir)));
-  std::filesystem::remove_all(paths.run_dir, ec);
-  if (ec) return mesh::ErrnoToStatus(ec.value(), absl::StrCat("remove ", Quote(paths.run_dir)));
   MESH_LOG(Info) << "container " << Quote(id) << " deleted";
   return absl::OkStatus();
 }

@@ -40,6 +40,12 @@ class Runtime {
   // cgroup and rootfs and leaves the process waiting to exec. Returns the "created" state; on
   // error nothing is left. InvalidArgument for a bad spec, AlreadyExists for a taken id.
   absl::StatusOr<ContainerState> Create(ContainerSpec spec);
+  // Create for an id that may exist already, as `docker start` of an exited container: a
+  // stopped container of that id (or the data a reboot left without its runtime state) keeps
+  // its writable layer, its log and its data directory; /etc files are written from `spec`;
+  // state, cgroup and shim are new. FailedPrecondition while it runs or is created. On error
+  // the data is still kept (Delete removes it).
+  absl::StatusOr<ContainerState> Recreate(ContainerSpec spec);
   // Execs the container's command. FailedPrecondition with the reason if the exec fails.
   absl::Status Start(const std::string& id);
   // Sets the size of the container's terminal (spec.process.terminal). FailedPrecondition if
@@ -57,6 +63,7 @@ class Runtime {
   // The recorded state; a container whose shim vanished without recording an exit reads as
   // stopped with error "supervisor lost".
   absl::StatusOr<ContainerState> State(const std::string& id) const;
+  // Every container id with runtime state or data on disk.
   std::vector<std::string> List() const;
   // Where an exec'd process's stdin/stdout/stderr go (borrowed fds; -1: /dev/null). With
   // a terminal, all three are relayed through the pty.
@@ -77,8 +84,9 @@ class Runtime {
   // or 127 with the reason on its stderr when it cannot be started.
   absl::StatusOr<ExitStatus> Exec(const std::string& id, const ExecSpec& exec, const ExecIo& io);
 
-  // Removes a stopped container's cgroup, directories and state. FailedPrecondition while it
-  // runs unless `force` (which kills it first).
+  // Removes a stopped container's cgroup, directories and state (also the data left of one
+  // whose runtime state is gone). FailedPrecondition while it runs unless `force` (which kills
+  // it first). NotFound if nothing of it exists.
   absl::Status Delete(const std::string& id, bool force = false);
 
   ContainerPaths PathsOf(const std::string& id) const {
@@ -88,6 +96,11 @@ class Runtime {
  private:
   absl::StatusOr<std::string> Control(const std::string& id, const std::string& command) const;
   absl::Status SpawnShim(const ContainerPaths& paths, std::string* report) const;
+  absl::StatusOr<ContainerState> Make(ContainerSpec requested, bool keep_data);
+  // Removes what a stopped container `id` has besides its data: waits for its shim (of
+  // `state`, if any) to end, then removes its cgroup and run directory. The id of the image
+  // it used ("" if unknown).
+  absl::StatusOr<std::string> Retire(const std::string& id, const ContainerState* state);
 
   const RuntimeOptions options_;
 };

@@ -35,6 +35,9 @@ struct ContainerPaths {
   std::string work() const { return data_dir + "/work"; }
   std::string etc() const { return data_dir + "/etc"; }
   std::string log() const { return data_dir + "/container.log"; }
+  // The id of the image the data belongs to, kept with the data (the config, in run_dir,
+  // does not survive a reboot).
+  std::string image_id() const { return data_dir + "/image"; }
 };
 
 // The shim's input: the spec plus what the runtime resolved for it.

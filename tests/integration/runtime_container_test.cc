@@ -70,6 +70,48 @@ TEST_F(ContainerTest, WritesLandInTheUpperDirAndNeverInTheImage) {
   ASSERT_TRUE(runtime_->Delete("writer").ok());
 }
 
+TEST_F(ContainerTest, RecreateKeepsTheWritableLayerAndTheLog) {
+  // As `docker start` of an exited container: each run sees the files of the runs before it,
+  // and its output follows theirs in the same log.
+  const std::vector<std::string> count = {"sh", "-c", "echo run >> /runs; wc -l < /runs"};
+  ContainerState first = Run(Spec("again", count));
+  ASSERT_EQ(first.exit_code, 0);
+  auto second = runtime_->Recreate(Spec("again", count));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->status, Status::kCreated);
+  EXPECT_NE(second->init.pid, first.init.pid);
+  ASSERT_TRUE(runtime_->Start("again").ok());
+  ASSERT_TRUE(runtime_->Wait("again", absl::Seconds(30)).ok());
+  EXPECT_EQ(Output("again"), "1\n2\n");
+
+  // Refused while it runs (and Create refuses a taken id, data or not).
+  ASSERT_TRUE(runtime_->Recreate(Spec("again", {"sleep", "100"})).ok());
+  ASSERT_TRUE(runtime_->Start("again").ok());
+  auto running = runtime_->Recreate(Spec("again", count));
+  EXPECT_TRUE(absl::IsFailedPrecondition(running.status())) << running.status();
+  EXPECT_THAT(std::string(running.status().message()), HasSubstr("running"));
+  EXPECT_TRUE(absl::IsAlreadyExists(runtime_->Create(Spec("again", count)).status()));
+  ASSERT_TRUE(runtime_->Stop("again", absl::Seconds(1)).ok());
+
+  // After a reboot only the data is left (the run directory is on a tmpfs): listed, made
+  // again from it, and a Delete of data alone removes it.
+  const ContainerPaths paths = runtime_->PathsOf("again");
+  std::filesystem::remove_all(paths.run_dir);
+  EXPECT_THAT(runtime_->List(), ::testing::Contains("again"));
+  EXPECT_TRUE(absl::IsNotFound(runtime_->State("again").status()));
+  EXPECT_TRUE(absl::IsAlreadyExists(runtime_->Create(Spec("again", count)).status()));
+  ASSERT_TRUE(runtime_->Recreate(Spec("again", count)).ok());
+  ASSERT_TRUE(runtime_->Start("again").ok());
+  ASSERT_TRUE(runtime_->Wait("again", absl::Seconds(30)).ok());
+  EXPECT_EQ(Output("again"), "1\n2\n3\n");
+  ASSERT_TRUE(runtime_->Stop("again", absl::Seconds(1)).ok());
+  std::filesystem::remove_all(paths.run_dir);
+  ASSERT_TRUE(runtime_->Delete("again").ok());
+  EXPECT_FALSE(std::filesystem::exists(paths.data_dir));
+  EXPECT_TRUE(runtime_->List().empty());
+  EXPECT_TRUE(absl::IsNotFound(runtime_->Delete("again")));
+}
+
 TEST_F(ContainerTest, ExitCodeAndStderrComeBack) {
   ContainerState s = Run(Spec("exit3", {"sh", "-c", "echo oops >&2; exit 3"}));
   EXPECT_EQ(s.exit_code, 3);
