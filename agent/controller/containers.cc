@@ -274,9 +274,9 @@ absl::StatusOr<runtime::ContainerSpec> ContainerController::RuntimeSpecOf(
 absl::Status ContainerController::CreateRuntime(const storev1::ContainerRecord& record,
                                                 bool again) {
   MESH_ASSIGN_OR_RETURN(runtime::ContainerSpec spec, RuntimeSpecOf(record));
-  MESH_ASSIGN_OR_RETURN(runtime::ContainerState state, again
-                                                           ? runtime_.Recreate(std::move(spec))
-                                                           : runtime_.Create(std::move(spec)));
+  absl::StatusOr<runtime::ContainerState> state =
+      again ? runtime_.Recreate(std::move(spec)) : runtime_.Create(std::move(spec));
+  MESH_RETURN_IF_ERROR(state.status());
   Watch(record.spec().name());
   return absl::OkStatus();
 }

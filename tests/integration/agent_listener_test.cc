@@ -2,11 +2,11 @@
 // start, root is served, a process of another uid is refused, a stale socket is replaced and
 // a live one is not.
 #include <grp.h>
-#include <poll.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
