@@ -97,6 +97,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   auto parts = std::make_unique<Parts>();
   parts->config = config;
   Parts& p = *parts;
+  // What can refuse to start does so before anything is touched: the TLS files, and the socket
+  // (taken first, so that a second meshd never runs recovery beside a serving one).
+  std::shared_ptr<grpc::ServerCredentials> tls_credentials;
+  if (!config.tls.listen.empty()) {
+    MESH_ASSIGN_OR_RETURN(tls_credentials, MtlsServerCredentials(config.tls));
+  }
+  MESH_ASSIGN_OR_RETURN(p.listener,
+                        UnixListener::Open({.path = config.socket, .group = config.socket_group}));
   MESH_RETURN_IF_ERROR(MakeDirs(config.state_dir, 0700));
   MESH_RETURN_IF_ERROR(MakeDirs(config.run_dir, 0755));
   MESH_RETURN_IF_ERROR(MakeDirs(config.run_dir + "/netns", 0755));
@@ -181,11 +189,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   grpc::ServerBuilder builder;
   for (auto& service : p.services) builder.RegisterService(service.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
-  if (!config.tls.listen.empty()) {
-    MESH_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
-                          MtlsServerCredentials(config.tls));
-    builder.AddListeningPort(config.tls.listen, credentials);
-  }
+  if (tls_credentials != nullptr) builder.AddListeningPort(config.tls.listen, tls_credentials);
   p.server = builder.BuildAndStart();
   if (p.server == nullptr) {
     return absl::UnavailableError(absl::StrCat(
@@ -193,8 +197,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
         config.tls.listen.empty() ? ""
                                   : absl::StrCat(" (is ", config.tls.listen, " free and valid?)")));
   }
-  MESH_ASSIGN_OR_RETURN(p.listener,
-                        UnixListener::Open({.path = config.socket, .group = config.socket_group}));
   p.listener->Serve(p.server.get());
   const std::string ready =
       absl::StrCat("serving on ", config.socket, "; recovered ", contents.containers.size(),

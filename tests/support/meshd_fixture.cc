@@ -150,8 +150,9 @@ absl::Status Meshd::Launch(absl::Duration timeout) {
   if (!child.ok()) return child.status();
   process_ = *std::move(child);
 
-  // Ready when it answers: meshd creates its socket only after its recovery. The channel is
-  // made once the socket exists (a channel that failed to connect backs off for seconds).
+  // Ready when it answers: meshd takes its socket first and serves it after its recovery. The
+  // channel is made once the socket exists (a channel that failed to connect backs off for
+  // seconds).
   const absl::Time deadline = absl::Now() + timeout;
   auto exited = [this] { return !process_.running() || process_.Wait(absl::ZeroDuration()).ok(); };
   struct stat st;
