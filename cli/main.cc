@@ -1,20 +1,39 @@
-// meshctl: the mesh command line.
+// meshctl: the mesh command line. Every command goes through meshd's public gRPC API.
 #include <cstdio>
 
 #include "CLI/CLI.hpp"
 #include "base/version.h"
+#include "cli/cli.h"
 
 int main(int argc, char** argv) {
+  using namespace mesh::cli;
   CLI::App app{"meshctl: run and inspect container groups on a mesh host", "meshctl"};
   app.set_version_flag("--version", std::string("meshctl ") + mesh::kVersion + " (commit " +
                                         mesh::kGitCommit + ", API " + mesh::kApiVersion + ")");
-  CLI::App* version = app.add_subcommand("version", "Print the client's version");
+  Cli cli;
+  app.add_option("-H,--host", cli.host.host,
+                 "meshd to talk to: unix:///path/to.sock or tcp://host:port (default: "
+                 "$MESH_HOST, else " +
+                     std::string(kDefaultHost) + ")");
+  app.add_option("--tls-cert", cli.host.tls_cert, "client certificate (PEM), for tcp://");
+  app.add_option("--tls-key", cli.host.tls_key, "client key (PEM), for tcp://");
+  app.add_option("--tls-ca", cli.host.tls_ca, "CA of meshd's certificate (PEM), for tcp://");
+  app.add_option("-o,--output", cli.output, "output format: table, json or yaml")
+      ->default_str("table");
   app.require_subcommand(1);
-  CLI11_PARSE(app, argc, argv);
+  app.fallthrough();  // global flags also after the command: `meshctl ps -o json`
 
-  if (version->parsed()) {
-    std::printf("meshctl %s (commit %s, API %s)\n", mesh::kVersion, mesh::kGitCommit,
-                mesh::kApiVersion);
+  AddContainerCommands(app, cli);
+  AddNetworkCommands(app, cli);
+  AddImageCommands(app, cli);
+  AddGroupCommands(app, cli);
+  AddSystemCommands(app, cli);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
   }
-  return 0;
+  return cli.exit_code;
 }
