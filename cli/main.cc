@@ -4,6 +4,7 @@
 #include "CLI/CLI.hpp"
 #include "base/version.h"
 #include "cli/cli.h"
+#include "cli/commands/completion.h"
 
 int main(int argc, char** argv) {
   using namespace mesh::cli;
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   AddImageCommands(app, cli);
   AddGroupCommands(app, cli);
   AddSystemCommands(app, cli);
+  AddCompletionCommand(app, cli);  // last: it walks the others
 
   try {
     app.parse(argc, argv);
