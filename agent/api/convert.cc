@@ -852,6 +852,40 @@ absl::Status ValidateGroupSpec(const v1::GroupSpec& spec) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateExecStart(const v1::ExecStart& start, absl::string_view field) {
+  const std::string args = Dot(field, "args");
+  if (start.args().empty()) return Invalid(args, "is empty; give the command to run");
+  MESH_RETURN_IF_ERROR(CheckArgv(start.args(), args));
+  MESH_RETURN_IF_ERROR(CheckProgram(start.args(), args));
+  MESH_RETURN_IF_ERROR(CheckEnv(start.env(), Dot(field, "env")));
+  if (!start.working_dir().empty()) {
+    MESH_RETURN_IF_ERROR(CheckAbsolutePath(start.working_dir(), Dot(field, "working_dir"), "/app"));
+  }
+  if (!start.user().empty()) MESH_RETURN_IF_ERROR(CheckUser(start.user(), Dot(field, "user")));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateConnectRequest(const v1::ConnectRequest& request) {
+  if (!request.ip().empty()) {
+    MESH_RETURN_IF_ERROR(ParseIpv4(request.ip(), "ip",
+                                   "give an IPv4 address of the network's subnet "
+                                   "(\"10.88.0.5\"), or leave it empty for the next free one")
+                             .status());
+  }
+  for (int i = 0; i < request.aliases_size(); ++i) {
+    MESH_RETURN_IF_ERROR(CheckDnsName(request.aliases(i), At("aliases", i)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateImportSource(const v1::ImportSource& source, absl::string_view field) {
+  if (source.source_case() == v1::ImportSource::kHostPath) {
+    MESH_RETURN_IF_ERROR(
+        CheckAbsolutePath(source.host_path(), Dot(field, "host_path"), "/srv/images/app.tar"));
+  }
+  return absl::OkStatus();
+}
+
 std::vector<int> DependencyOrder(const v1::GroupSpec& spec) {
   const std::vector<std::vector<int>> deps = DependencyGraph(spec);
   const int n = static_cast<int>(deps.size());

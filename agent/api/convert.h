@@ -24,6 +24,7 @@
 #include "mesh/v1/common.pb.h"
 #include "mesh/v1/containers.pb.h"
 #include "mesh/v1/groups.pb.h"
+#include "mesh/v1/images.pb.h"
 #include "mesh/v1/networks.pb.h"
 #include "netplane/network/network_manager.h"
 #include "runtime/image/manifest.h"
@@ -55,6 +56,22 @@ absl::Status ValidateLabels(const v1::Labels& labels, absl::string_view field);
 // dependency, since the container that owns the network namespace has to run first);
 // CONDITION_HEALTHY only on a member that has a health check.
 absl::Status ValidateGroupSpec(const v1::GroupSpec& spec);
+
+// The first message of an Exec: args (a program, then at most 4096 arguments, as in a
+// container spec), env ("KEY=VALUE"), working_dir (absolute, no ".."), user ("uid[:gid]" or
+// "name[:group]"). The container is looked up by the controller (NOT_FOUND, not checked here).
+// `field` is the path of `start` ("start").
+absl::Status ValidateExecStart(const v1::ExecStart& start, absl::string_view field = "start");
+
+// A Connect request: ip empty or an IPv4 address, aliases DNS names. The container and the
+// network are looked up by the controller.
+absl::Status ValidateConnectRequest(const v1::ConnectRequest& request);
+
+// The source of an image import: host_path, when given, an absolute path of at most 4095 bytes
+// of UTF-8 without NUL or ".." components (so the file imported is the one the path names, not
+// a prefix of it or a path that climbs out of the directory it names). `field`: "source".
+absl::Status ValidateImportSource(const v1::ImportSource& source,
+                                  absl::string_view field = "source");
 
 // The name a group member runs under: "<group>-<name>" ("shop" and "web": "shop-web").
 std::string MemberName(absl::string_view group, absl::string_view name);

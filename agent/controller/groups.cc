@@ -7,6 +7,7 @@
 #include "agent/api/selector.h"
 #include "agent/controller/faults.h"
 #include "base/log.h"
+#include "base/rollback.h"
 #include "base/status_macros.h"
 #include "google/protobuf/util/message_differencer.h"
 
@@ -109,16 +110,21 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
   // An Apply of the spec already applied writes nothing unless a member had to change.
   storev1::GroupRecord record;
   bool same_spec = false;
+  bool existed = false;
   {
     absl::MutexLock lock(&mu_);
     auto it = groups_.find(group);
     if (it != groups_.end()) {
+      existed = true;
       record = it->second;
       same_spec =
           record.phase() == storev1::PHASE_READY && MessageDifferencer::Equals(record.spec(), spec);
     }
   }
   bool changed = false;
+  bool made = false;  // a member was created, started or removed
+  // A new group whose Apply fails before any member was made leaves no record behind.
+  Rollback forget;
   if (!same_spec) {
     record.set_phase(storev1::PHASE_CREATING);
     *record.mutable_spec() = spec;
@@ -127,12 +133,22 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
       absl::MutexLock lock(&mu_);
       groups_[group] = record;
     }
+    if (!existed) {
+      forget.Push([this, &made, &group] {
+        if (made) return;
+        // Best effort: a record left behind is dropped by Delete, or by the next Apply.
+        store_.DeleteGroup(group).IgnoreError();
+        absl::MutexLock lock(&mu_);
+        groups_.erase(group);
+      });
+    }
     FaultPoint("group.apply.recorded");
   }
   auto report = [&](const v1::MemberStatus& status) {
     if (status.action() != v1::MEMBER_ACTION_UNSPECIFIED &&
         status.action() != v1::MEMBER_ACTION_UNCHANGED) {
       changed = true;
+      made = made || status.action() != v1::MEMBER_ACTION_FAILED;
     }
     progress(status);
   };
@@ -184,6 +200,7 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
   });
   for (const std::string& name : containers_out) {
     MESH_RETURN_IF_ERROR(containers_.Remove(name, /*force=*/true));
+    made = true;
     FaultPoint("group.apply.member");
     if (!recreated.contains(name)) {
       report(Member(v1::MemberStatus::KIND_CONTAINER, short_name(name), v1::MEMBER_ACTION_REMOVED));
@@ -192,6 +209,7 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
   }
   for (const std::string& name : networks_out) {
     MESH_RETURN_IF_ERROR(networks_.Remove(name));
+    made = true;
     FaultPoint("group.apply.member");
     if (!want_networks.contains(name)) {
       report(Member(v1::MemberStatus::KIND_NETWORK, short_name(name), v1::MEMBER_ACTION_REMOVED));
@@ -316,6 +334,7 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
     absl::MutexLock lock(&mu_);
     groups_[group] = record;
   }
+  forget.Commit();
   v1::Event event;
   event.set_kind(v1::Event::KIND_GROUP_APPLIED);
   event.set_object(group);

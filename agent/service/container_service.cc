@@ -46,6 +46,9 @@ class ContainerServiceImpl final : public v1::ContainerService::Service {
                     v1::Container* response) override {
     std::optional<absl::Duration> timeout;
     if (request->has_timeout()) {
+      if (absl::Status s = ValidateDuration(request->timeout(), "timeout"); !s.ok()) {
+        return ToGrpc(s);
+      }
       timeout = FromProtoDuration(request->timeout());
       if (*timeout < absl::ZeroDuration()) {
         return ToGrpc(absl::InvalidArgumentError("timeout: negative; give 0 or more"));
@@ -143,6 +146,7 @@ grpc::Status ContainerServiceImpl::Exec(
         "start: the first message of an exec must carry `start` (container and command)"));
   }
   const v1::ExecStart& start = first.start();
+  if (absl::Status s = ValidateExecStart(start); !s.ok()) return ToGrpc(s);
   absl::StatusOr<Pipe> in = Pipe::Make(), out = Pipe::Make(), err = Pipe::Make(),
                        resize = Pipe::Make();
   if (!in.ok() || !out.ok() || !err.ok() || !resize.ok()) {

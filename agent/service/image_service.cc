@@ -44,14 +44,11 @@ class ImageServiceImpl final : public v1::ImageService::Service {
           absl::InvalidArgumentError("source: the first message of an import must carry `source`"));
     }
     const v1::ImportSource& source = first.source();
+    if (absl::Status s = ValidateImportSource(source); !s.ok()) return ToGrpc(s);
     std::string path;
     std::string spool;
     if (source.source_case() == v1::ImportSource::kHostPath) {
-      path = source.host_path();
-      if (path.empty() || path[0] != '/') {
-        return ToGrpc(absl::InvalidArgumentError(
-            absl::StrCat("source.host_path: \"", path, "\" is not an absolute path")));
-      }
+      path = source.host_path();  // validated above: absolute, no NUL, no ".."
     } else if (source.streamed()) {
       spool = absl::StrCat(s_.import_dir, "/import-XXXXXX");
       UniqueFd fd(mkostemp(spool.data(), O_CLOEXEC));

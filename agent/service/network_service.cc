@@ -1,4 +1,5 @@
 // NetworkService.
+#include "agent/api/convert.h"
 #include "agent/service/services.h"
 
 namespace mesh::agent {
@@ -35,6 +36,7 @@ class NetworkServiceImpl final : public v1::NetworkService::Service {
   }
   grpc::Status Connect(grpc::ServerContext*, const v1::ConnectRequest* request,
                        v1::ConnectResponse* response) override {
+    if (absl::Status s = ValidateConnectRequest(*request); !s.ok()) return ToGrpc(s);
     absl::StatusOr<v1::ContainerAddress> address =
         s_.containers->Connect(request->container(), request->network(), request->ip(),
                                {request->aliases().begin(), request->aliases().end()});

@@ -1,5 +1,6 @@
 // meshd end to end through its API (issue 5): the real binary in the sandbox, a real gRPC
 // client on the unix socket, containers reached from wan through published ports.
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -21,12 +22,15 @@
 #include "absl/strings/str_split.h"
 #include "agent/controller/faults.h"
 #include "base/atomic_file.h"
+#include "base/child_process.h"
+#include "base/unique_fd.h"
 #include "base/wait.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "runtime/container/cgroup_access.h"
 #include "tests/support/busybox_layer.h"
+#include "tests/support/host_traces.h"
 #include "tests/support/meshd_fixture.h"
 #include "tests/support/sandbox.h"
 
@@ -175,50 +179,7 @@ class MeshdTest : public SandboxTest {
 
   // What of the kernel and the state dirs mesh may leave behind, for leak checks; once the
   // background deletion of detached veth pairs (and of their cut-off entries) is done.
-  std::string Traces() {
-    // Settled: no cut-off entries (pairs being deleted) and the same twice 100 ms apart (a
-    // pair whose namespace went is deleted by the kernel a moment later).
-    std::string traces = TracesNow();
-    for (int i = 0; i < 30; ++i) {
-      absl::SleepFor(absl::Milliseconds(100));
-      std::string again = TracesNow();
-      if (again == traces && !absl::StrContains(traces, "\"mve-")) break;
-      traces = std::move(again);
-    }
-    return traces;
-  }
-  std::string TracesNow() {
-    std::vector<std::string> lines;
-    absl::StatusOr<std::string> links = sandbox().Check(Sandbox::Ns::kHost, {"ip", "-o", "link"});
-    for (absl::string_view line : absl::StrSplit(links.value_or("?"), '\n')) {
-      std::vector<std::string> parts = absl::StrSplit(line, absl::MaxSplits(": ", 2));
-      if (parts.size() >= 2) lines.push_back("link " + parts[1].substr(0, parts[1].find('@')));
-    }
-    for (const char* dir :
-         {"/run/mesh/netns", "/run/mesh/containers", "/var/lib/mesh/containers"}) {
-      std::error_code ec;
-      for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-        lines.push_back(absl::StrCat(dir, "/", entry.path().filename().string()));
-      }
-    }
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::recursive_directory_iterator("/sys/fs/cgroup", ec)) {
-      if (entry.is_directory(ec) && entry.path().parent_path().filename() == kCgroupParent) {
-        lines.push_back("cgroup " + entry.path().string());
-      }
-    }
-    absl::StatusOr<std::string> nft =
-        sandbox().Check(Sandbox::Ns::kHost, {"nft", "list", "ruleset"});
-    // Set elements only (the tables themselves stay once made).
-    bool in_elements = false;
-    for (absl::string_view line : absl::StrSplit(nft.value_or("?"), '\n')) {
-      if (absl::StrContains(line, "elements = {")) in_elements = true;
-      if (in_elements) lines.push_back(absl::StrCat("nft ", absl::StripAsciiWhitespace(line)));
-      if (absl::StrContains(line, "}")) in_elements = false;
-    }
-    std::sort(lines.begin(), lines.end());
-    return absl::StrJoin(lines, "\n");
-  }
+  std::string Traces() { return MeshTraces(sandbox(), kCgroupParent); }
 
   std::unique_ptr<Meshd> meshd_;
 };
@@ -503,6 +464,102 @@ TEST_F(MeshdTest, OnFailureRestartsWithBackoffAndStopsAtItsMax) {
   ASSERT_TRUE(later.ok());
   EXPECT_EQ(later->restart_count(), 2u);
   EXPECT_EQ(later->state(), v1::CONTAINER_STATE_STOPPED);
+}
+
+// A container's writable layer and log outlive its runs, as Docker's: `stop` then `start`, and a
+// restart by the policy, each see the files of the runs before and append to one log.
+TEST_F(MeshdTest, RunsOfAContainerShareItsWritableLayerAndLog) {
+  const std::string count = "echo run >> /runs; echo run $(wc -l < /runs)";
+  v1::ContainerSpec spec = Spec("keeper", count + "; exec sleep 1000", "");
+  MustCreate(spec);
+  ASSERT_TRUE(WaitFor_([&] { return Exec("keeper", {"cat", "/runs"}).out == "run\n"; }).ok());
+  v1::StopContainerRequest stop;
+  stop.set_name("keeper");
+  stop.mutable_timeout()->set_seconds(0);
+  v1::Container c;
+  ASSERT_TRUE(meshd().containers().Stop(Ctx().get(), stop, &c).ok());
+  v1::StartContainerRequest start;
+  start.set_name("keeper");
+  ASSERT_TRUE(meshd().containers().Start(Ctx().get(), start, &c).ok());
+  ExecResult second;
+  ASSERT_TRUE(WaitFor_([&] {
+                second = Exec("keeper", {"cat", "/runs"});
+                return second.out == "run\nrun\n";
+              }).ok())
+      << second.out;
+
+  // The policy's restarts too: a command that fails twice, then finds two more lines.
+  v1::ContainerSpec flaky = Spec("flaky", count + "; test $(wc -l < /runs) -ge 3", "");
+  flaky.mutable_restart()->set_mode(v1::RestartPolicy::MODE_ON_FAILURE);
+  MustCreate(flaky);
+  absl::StatusOr<v1::Container> done = WaitFor("flaky", [](const v1::Container& x) {
+    return x.state() == v1::CONTAINER_STATE_STOPPED && x.last_exit().code() == 0;
+  });
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->restart_count(), 2u);
+  v1::LogsRequest request;
+  request.set_name("flaky");
+  auto context = Ctx();
+  auto reader = meshd().containers().Logs(context.get(), request);
+  std::string text;
+  for (v1::LogEntry entry; reader->Read(&entry);) text += entry.data() + "\n";
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(text, "run 1\nrun 2\nrun 3\n");
+}
+
+// At meshd's start, as at dockerd's: an `always` container runs again even after a user's stop;
+// an `unless-stopped` one stopped by its user stays stopped.
+TEST_F(MeshdTest, AlwaysContainersStartAgainWithMeshd) {
+  for (const auto& [name, mode] : {std::pair{"always", v1::RestartPolicy::MODE_ALWAYS},
+                                   std::pair{"unless", v1::RestartPolicy::MODE_UNLESS_STOPPED}}) {
+    v1::ContainerSpec spec = Spec(name, "exec sleep 1000", "");
+    spec.mutable_restart()->set_mode(mode);
+    MustCreate(spec);
+    v1::StopContainerRequest stop;
+    stop.set_name(name);
+    stop.mutable_timeout()->set_seconds(0);
+    v1::Container c;
+    ASSERT_TRUE(meshd().containers().Stop(Ctx().get(), stop, &c).ok());
+    EXPECT_EQ(c.state(), v1::CONTAINER_STATE_STOPPED);
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // longer than a first back-off: no restart
+  EXPECT_EQ(Get("always")->state(), v1::CONTAINER_STATE_STOPPED);
+  meshd().Kill9();
+  ASSERT_TRUE(meshd().Restart().ok());
+  absl::StatusOr<v1::Container> always = WaitFor(
+      "always", [](const v1::Container& x) { return x.state() == v1::CONTAINER_STATE_RUNNING; });
+  ASSERT_TRUE(always.ok()) << always.status();
+  EXPECT_EQ(always->restart_count(), 1u);
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(Get("unless")->state(), v1::CONTAINER_STATE_STOPPED);
+}
+
+// A second meshd on the same socket refuses before it touches anything: no recovery beside a
+// serving meshd (its orphan collection would take the first one's containers).
+TEST_F(MeshdTest, ASecondMeshdOnTheSameSocketRefusesAndTouchesNothing) {
+  v1::Container first = MustCreate(Spec("first", "exec sleep 1000", ""));
+  const std::string before = Traces();
+  const MeshdOptions& o = meshd().options();
+  const std::string log_path = o.log_file + ".second";
+  UniqueFd log(open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  ASSERT_TRUE(log.valid());
+  absl::StatusOr<ChildProcess> second = ChildProcess::Spawn(
+      {.argv = {o.meshd_path, "--state-dir", o.state_dir, "--run-dir", o.run_dir, "--socket",
+                o.socket, "--shim", o.shim_path, "--cgroup-parent", kCgroupParent},
+       .env = std::vector<std::string>{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+       .stdout_fd = log.get(),
+       .stderr_fd = log.get()});
+  ASSERT_TRUE(second.ok()) << second.status();
+  absl::StatusOr<ExitStatus> exit = second->Wait(absl::Seconds(20));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_FALSE(exit->ok());
+  EXPECT_THAT(ReadFile(log_path).value_or(""), HasSubstr("another meshd is serving there"));
+  unlink(log_path.c_str());
+  EXPECT_EQ(Traces(), before);
+  absl::StatusOr<v1::Container> still = Get("first");
+  ASSERT_TRUE(still.ok()) << still.status();
+  EXPECT_EQ(still->state(), v1::CONTAINER_STATE_RUNNING);
+  EXPECT_EQ(still->pid(), first.pid());
 }
 
 TEST_F(MeshdTest, KilledShimIsReportedAsSupervisorLostAndCleanedUp) {
