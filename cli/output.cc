@@ -26,6 +26,7 @@ nlohmann::json ToJsonValue(const google::protobuf::Message& message) {
 void EmitYaml(YAML::Emitter& out, const nlohmann::json& value) {
   switch (value.type()) {
     case nlohmann::json::value_t::object:
+      if (value.empty()) out << YAML::Flow;  // {} rather than an empty block
       out << YAML::BeginMap;
       for (const auto& [key, item] : value.items()) {
         out << YAML::Key << key << YAML::Value;
@@ -34,6 +35,7 @@ void EmitYaml(YAML::Emitter& out, const nlohmann::json& value) {
       out << YAML::EndMap;
       break;
     case nlohmann::json::value_t::array:
+      if (value.empty()) out << YAML::Flow;  // []
       out << YAML::BeginSeq;
       for (const auto& item : value) EmitYaml(out, item);
       out << YAML::EndSeq;
