@@ -11,6 +11,7 @@
 #include "agent/controller/groups.h"
 #include "agent/controller/networks.h"
 #include "agent/events/event_bus.h"
+#include "agent/server/parse_errors.h"
 #include "agent/server/sd_notify.h"
 #include "agent/server/tls.h"
 #include "agent/server/unix_listener.h"
@@ -189,6 +190,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   grpc::ServerBuilder builder;
   for (auto& service : p.services) builder.RegisterService(service.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(ParseErrorInterceptors());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   if (tls_credentials != nullptr) builder.AddListeningPort(config.tls.listen, tls_credentials);
   p.server = builder.BuildAndStart();
   if (p.server == nullptr) {

@@ -21,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "base/errno_status.h"
 #include "base/names.h"
+#include "base/quote.h"
 #include "base/status_macros.h"
 #include "netplane/ipam/ip.h"
 #include "netplane/ipam/pool.h"
@@ -73,13 +74,6 @@ constexpr int64_t kMaxTimestampSeconds = 253402300799;  // 9999-12-31T23:59:59Z
 constexpr int kMaxSignal = 64;
 constexpr int kRtMin = 34;
 constexpr int kRtMax = 64;
-
-// What the user gave, escaped and cut, so a 4 KiB value does not flood the message.
-std::string Quote(absl::string_view s) {
-  std::string out = absl::StrCat("\"", absl::CEscape(s.substr(0, 80)), "\"");
-  if (s.size() > 80) out += "...";
-  return out;
-}
 
 std::string At(absl::string_view field, size_t index) {
   return absl::StrCat(field, "[", index, "]");

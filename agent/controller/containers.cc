@@ -22,6 +22,7 @@
 #include "base/atomic_file.h"
 #include "base/errno_status.h"
 #include "base/log.h"
+#include "base/quote.h"
 #include "base/rollback.h"
 #include "base/status_macros.h"
 #include "base/wait.h"
@@ -34,7 +35,7 @@ namespace {
 
 bool Set(absl::Time time) { return time != absl::InfinitePast() && time != absl::UnixEpoch(); }
 
-std::string Q(absl::string_view name) { return absl::StrCat("\"", name, "\""); }
+std::string Q(absl::string_view name) { return Quote(name); }
 
 // The API's exit from the runtime's record of it.
 v1::Exit ExitOf(const runtime::ContainerState& state) {
@@ -472,7 +473,12 @@ absl::StatusOr<v1::Container> ContainerController::Stop(const std::string& name,
 
 absl::StatusOr<v1::Container> ContainerController::Kill(const std::string& name,
                                                         const std::string& signal_name) {
-  MESH_ASSIGN_OR_RETURN(int signal, ParseSignal(signal_name));
+  absl::StatusOr<int> parsed = ParseSignal(signal_name);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kill container ", Q(name), ": signal: ", parsed.status().message()));
+  }
+  const int signal = *parsed;
   MESH_ASSIGN_OR_RETURN(EntryPtr entry, Find(name));
   absl::MutexLock op(&entry->op_mu);
   MESH_ASSIGN_OR_RETURN(runtime::ContainerState state, runtime_.State(name));

@@ -7,6 +7,7 @@
 #include "agent/api/selector.h"
 #include "agent/controller/faults.h"
 #include "base/log.h"
+#include "base/quote.h"
 #include "base/rollback.h"
 #include "base/status_macros.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -16,7 +17,7 @@ namespace {
 
 using google::protobuf::util::MessageDifferencer;
 
-std::string Q(absl::string_view name) { return absl::StrCat("\"", name, "\""); }
+std::string Q(absl::string_view name) { return Quote(name); }
 
 v1::MemberStatus Member(v1::MemberStatus::Kind kind, const std::string& name,
                         v1::MemberAction action, const std::string& message = "") {

@@ -12,8 +12,10 @@
 #include "absl/synchronization/notification.h"
 #include "agent/api/convert.h"
 #include "agent/logs/log_reader.h"
+#include "agent/server/parse_errors.h"
 #include "agent/service/services.h"
 #include "base/atomic_file.h"
+#include "base/quote.h"
 #include "base/unique_fd.h"
 #include "runtime/container/exec_spec.h"
 
@@ -51,7 +53,8 @@ class ContainerServiceImpl final : public v1::ContainerService::Service {
       }
       timeout = FromProtoDuration(request->timeout());
       if (*timeout < absl::ZeroDuration()) {
-        return ToGrpc(absl::InvalidArgumentError("timeout: negative; give 0 or more"));
+        return ToGrpc(absl::InvalidArgumentError(absl::StrCat(
+            "stop container ", Quote(request->name()), ": timeout: negative; give 0 or more")));
       }
     }
     return Reply(s_.containers->Stop(request->name(), timeout), response);
@@ -143,7 +146,9 @@ grpc::Status ContainerServiceImpl::Exec(
   v1::ExecRequest first;
   if (!stream->Read(&first) || !first.has_start()) {
     return ToGrpc(absl::InvalidArgumentError(
-        "start: the first message of an exec must carry `start` (container and command)"));
+        absl::StrCat("start: the first message of an exec must carry `start` (container and "
+                     "command); ",
+                     kFirstMessageMissingHint)));
   }
   const v1::ExecStart& start = first.start();
   if (absl::Status s = ValidateExecStart(start); !s.ok()) return ToGrpc(s);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/api/convert.h"
+#include "agent/server/parse_errors.h"
 #include "agent/service/services.h"
 #include "base/atomic_file.h"
 #include "base/errno_status.h"
@@ -40,8 +41,9 @@ class ImageServiceImpl final : public v1::ImageService::Service {
                       v1::ImportImageResponse* response) override {
     v1::ImportImageRequest first;
     if (!reader->Read(&first) || !first.has_source()) {
-      return ToGrpc(
-          absl::InvalidArgumentError("source: the first message of an import must carry `source`"));
+      return ToGrpc(absl::InvalidArgumentError(
+          absl::StrCat("source: the first message of an import must carry `source`; ",
+                       kFirstMessageMissingHint)));
     }
     const v1::ImportSource& source = first.source();
     if (absl::Status s = ValidateImportSource(source); !s.ok()) return ToGrpc(s);

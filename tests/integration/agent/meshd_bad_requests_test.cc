@@ -5,8 +5,7 @@
 // and a message naming the field and/or the object. After every row: meshd is alive, mesh's
 // traces in the kernel and its dirs are unchanged, and so is everything the API lists. After
 // all of them: the whole host snapshot is unchanged and a valid create and remove still work.
-// Rows marked known_bug pin what meshd does today where that is wrong (see the row); the log
-// lists them, with a one-line summary of the whole table. (The YAML half of #19 belongs to
+// The log ends with a one-line summary of the whole table. (The YAML half of #19 belongs to
 // meshctl's spec loader.)
 #include <cmath>
 #include <cstdint>
@@ -128,9 +127,6 @@ struct Row {
   std::function<grpc::Status()> call;
   Code code;
   std::vector<std::string> mentions;
-  // Set on rows that pin a known bug: what is wrong. `code` and `mentions` then say what meshd
-  // does today (a message of none: an empty message); the report lists each.
-  std::string known_bug = "";
 };
 
 class MeshdBadRequestsTest : public SandboxTest {
@@ -1424,27 +1420,25 @@ TEST_F(MeshdBadRequestsTest, MalformedRequestsGetTheirCodeNameTheFieldAndChangeN
         code, {says});
   }
 
-  // ---- Invalid UTF-8 in string fields: a known bug, pinned. ----
+  // ---- Invalid UTF-8 in string fields. ----
   // proto3 string fields must hold UTF-8. The C++ client sends them anyway (logging an error);
-  // meshd's protobuf parser then refuses the request before any handler runs, and gRPC answers
-  // INTERNAL with an empty message instead of INVALID_ARGUMENT naming the field (convert.cc's
-  // UTF-8 checks see only what comes from inside meshd). These rows pin that behaviour, and that
-  // nothing changes, until meshd turns a request that does not parse into INVALID_ARGUMENT;
-  // then they get their right code and message. A stream's message that does not parse ends the
-  // stream for the handler as if the client had stopped sending.
+  // meshd's protobuf parser then refuses the request before any handler runs. gRPC would answer
+  // INTERNAL with an empty message; meshd's interceptor (agent/server/parse_errors) makes that
+  // INVALID_ARGUMENT naming the RPC and the rule. A stream's message that does not parse ends
+  // the stream for the handler as if the client had stopped sending; its message says so.
   const std::string bad_utf8 =
       "b\xff"
       "d";
-  auto known_bug = [&](std::string category, std::string what, std::function<grpc::Status()> call,
-                       Code code, std::vector<std::string> mentions) {
-    add(std::move(category), std::move(what), std::move(call), code, std::move(mentions));
-    rows.back().known_bug =
-        code == Code::INTERNAL
-            ? "a request that does not parse (invalid UTF-8 in a string field) gets INTERNAL "
-              "with an empty message, not INVALID_ARGUMENT naming the field"
-            : "a stream message that does not parse (invalid UTF-8 in a string field) reads as "
-              "the end of the stream: INVALID_ARGUMENT says the first message is missing, not "
-              "which field is wrong";
+  // `expected`: what a unary call gets (INTERNAL, {}), or the stream handler's own message.
+  auto not_utf8 = [&](std::string category, std::string what, std::function<grpc::Status()> call,
+                      Code expected, std::vector<std::string> mentions) {
+    if (expected == Code::INTERNAL) {
+      mentions = {"/mesh.v1.", "does not parse", "must be valid UTF-8"};
+    } else {
+      mentions.push_back("did not parse (every string field must be valid UTF-8)");
+    }
+    add(std::move(category), std::move(what), std::move(call), Code::INVALID_ARGUMENT,
+        std::move(mentions));
   };
   for (const auto& [field, change] :
        std::vector<std::pair<std::string, std::function<void(v1::ContainerSpec&)>>>{
@@ -1464,72 +1458,64 @@ TEST_F(MeshdBadRequestsTest, MalformedRequestsGetTheirCodeNameTheFieldAndChangeN
             }}}) {
     v1::ContainerSpec spec = ValidContainer();
     change(spec);
-    known_bug("ContainerService.Create", "invalid UTF-8 in " + field,
-              [this, spec] { return CreateContainer(spec); }, Code::INTERNAL, {});
+    not_utf8("ContainerService.Create", "invalid UTF-8 in " + field,
+             [this, spec] { return CreateContainer(spec); }, Code::INTERNAL, {});
   }
   {
     v1::NetworkSpec spec = ValidNetwork();
     spec.set_name(bad_utf8);
-    known_bug("NetworkService.Create", "invalid UTF-8 in spec.name",
-              [this, spec] { return CreateNetwork(spec); }, Code::INTERNAL, {});
+    not_utf8("NetworkService.Create", "invalid UTF-8 in spec.name",
+             [this, spec] { return CreateNetwork(spec); }, Code::INTERNAL, {});
     v1::GroupSpec group_spec = ValidGroup();
     (*group_spec.mutable_labels()->mutable_labels())["k"] = bad_utf8;
-    known_bug("GroupService.Apply", "invalid UTF-8 in spec.labels",
-              [this, group_spec] { return Apply(group_spec); }, Code::INTERNAL, {});
+    not_utf8("GroupService.Apply", "invalid UTF-8 in spec.labels",
+             [this, group_spec] { return Apply(group_spec); }, Code::INTERNAL, {});
   }
-  known_bug("ContainerService.Kill", "invalid UTF-8 in signal", kill("idle", bad_utf8),
-            Code::INTERNAL, {});
-  known_bug("ContainerService.Start", "invalid UTF-8 in name", start(bad_utf8), Code::INTERNAL, {});
-  known_bug("NetworkService.Connect/Disconnect", "invalid UTF-8 in Connect's aliases[0]",
-            [this, bad_utf8] {
-              v1::ConnectRequest request;
-              request.set_container("web");
-              request.set_network("pod-net");
-              request.add_aliases(bad_utf8);
-              v1::ConnectResponse response;
-              return meshd().networks().Connect(Ctx().get(), request, &response);
-            },
-            Code::INTERNAL, {});
-  known_bug("ContainerService.Logs", "invalid UTF-8 in name",
-            [this, bad_utf8] {
-              v1::LogsRequest request;
-              request.set_name(bad_utf8);
-              return Logs(request);
-            },
-            Code::INTERNAL, {});
+  not_utf8("ContainerService.Kill", "invalid UTF-8 in signal", kill("idle", bad_utf8),
+           Code::INTERNAL, {});
+  not_utf8("ContainerService.Start", "invalid UTF-8 in name", start(bad_utf8), Code::INTERNAL, {});
+  not_utf8("NetworkService.Connect/Disconnect", "invalid UTF-8 in Connect's aliases[0]",
+           [this, bad_utf8] {
+             v1::ConnectRequest request;
+             request.set_container("web");
+             request.set_network("pod-net");
+             request.add_aliases(bad_utf8);
+             v1::ConnectResponse response;
+             return meshd().networks().Connect(Ctx().get(), request, &response);
+           },
+           Code::INTERNAL, {});
+  not_utf8("ContainerService.Logs", "invalid UTF-8 in name",
+           [this, bad_utf8] {
+             v1::LogsRequest request;
+             request.set_name(bad_utf8);
+             return Logs(request);
+           },
+           Code::INTERNAL, {});
   {
     v1::ExecRequest request;
     request.mutable_start()->set_container("web");
     request.mutable_start()->add_args(bad_utf8);
-    known_bug("ContainerService.Exec", "invalid UTF-8 in start.args[0]",
-              [this, request] { return Exec({request}); }, Code::INVALID_ARGUMENT,
-              {"start: the first message of an exec must carry `start`"});
+    not_utf8("ContainerService.Exec", "invalid UTF-8 in start.args[0]",
+             [this, request] { return Exec({request}); }, Code::INVALID_ARGUMENT,
+             {"start: the first message of an exec must carry `start`"});
     v1::ImportImageRequest import;
     import.mutable_source()->set_host_path("/run/scratch/" + bad_utf8);
-    known_bug("ImageService.Import", "invalid UTF-8 in source.host_path",
-              [this, import] { return Import({import}); }, Code::INVALID_ARGUMENT,
-              {"source: the first message of an import must carry `source`"});
+    not_utf8("ImageService.Import", "invalid UTF-8 in source.host_path",
+             [this, import] { return Import({import}); }, Code::INVALID_ARGUMENT,
+             {"source: the first message of an import must carry `source`"});
   }
 
   // ---- Run the table. ----
   ASSERT_GE(rows.size(), 220u);
   std::map<std::string, int> codes;
   std::map<std::string, int> categories;
-  int crashes = 0, changes = 0, known_bugs = 0;
+  int crashes = 0, changes = 0;
   for (const Row& row : rows) {
     SCOPED_TRACE(row.category + ": " + row.what);
     grpc::Status status = row.call();
     ++codes[CodeName(status.error_code())];
     ++categories[row.category];
     EXPECT_EQ(CodeName(status.error_code()), CodeName(row.code)) << StatusText(status);
-    if (!row.known_bug.empty()) {
-      ++known_bugs;
-      if (row.mentions.empty()) {
-        EXPECT_EQ(status.error_message(), "");
-      }
-      std::cout << "[ KNOWN BUG] " << row.category << ": " << row.what << ": " << row.known_bug
-                << " (now: " << absl::CEscape(StatusText(status)) << ")" << std::endl;
-    }
     for (const std::string& mention : row.mentions) {
       EXPECT_TRUE(absl::StrContains(status.error_message(), mention))
           << "the message does not say \"" << absl::CEscape(mention)
@@ -1585,8 +1571,7 @@ TEST_F(MeshdBadRequestsTest, MalformedRequestsGetTheirCodeNameTheFieldAndChangeN
     by_category.push_back(absl::StrCat(category, "=", n));
   }
   std::cout << "[ SUMMARY  ] " << rows.size() << " malformed requests, " << crashes << " crashes, "
-            << changes << " state changes, " << known_bugs
-            << " known bugs pinned; codes: " << absl::StrJoin(tally, ", ")
+            << changes << " state changes; codes: " << absl::StrJoin(tally, ", ")
             << "; by RPC: " << absl::StrJoin(by_category, ", ") << std::endl;
 }
 
