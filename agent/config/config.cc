@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "base/log.h"
 #include "base/names.h"
 #include "base/status_macros.h"
+#include "base/suggest.h"
 #include "netplane/ipam/ip.h"
 #include "netplane/ipam/pool.h"
 #include "yaml-cpp/yaml.h"
@@ -271,47 +273,14 @@ std::vector<std::string> KeysUnder(absl::string_view prefix) {
   return keys;
 }
 
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// Lower case with '-' as '_', so "State-Dir" and "stateDir" are near "state_dir".
-std::string NormalizeKey(absl::string_view key) {
-  std::string out = absl::AsciiStrToLower(key);
-  std::replace(out.begin(), out.end(), '-', '_');
-  return out;
-}
-
 std::string UnknownKeyMessage(absl::string_view key, absl::string_view prefix) {
   std::vector<std::string> known = KeysUnder(prefix);
-  std::string typed = NormalizeKey(key.substr(prefix.size()));
-  const std::string* best = nullptr;
-  size_t best_distance = 0;
-  for (const std::string& candidate : known) {
-    std::string name = NormalizeKey(absl::string_view(candidate).substr(prefix.size()));
-    size_t distance = EditDistance(typed, name);
-    // A close spelling, or one name starting the other ("shim" for "shim_path").
-    bool near =
-        distance <= std::max<size_t>(2, name.size() / 3) ||
-        (typed.size() >= 3 && (absl::StartsWith(name, typed) || absl::StartsWith(typed, name)));
-    if (near && (best == nullptr || distance < best_distance)) {
-      best = &candidate;
-      best_distance = distance;
-    }
-  }
-  if (best != nullptr) {
-    return absl::StrCat("unknown key ", Quote(key), " (did you mean ", Quote(*best), "?)");
+  std::vector<std::string> bare;
+  bare.reserve(known.size());
+  for (const std::string& candidate : known) bare.push_back(candidate.substr(prefix.size()));
+  if (std::optional<std::string> best = ClosestMatch(key.substr(prefix.size()), bare)) {
+    return absl::StrCat("unknown key ", Quote(key), " (did you mean ",
+                        Quote(absl::StrCat(prefix, *best)), "?)");
   }
   return absl::StrCat("unknown key ", Quote(key), " (known keys: ", absl::StrJoin(known, ", "),
                       ")");

@@ -159,7 +159,10 @@ int RunExec(Cli& cli, const ExecOptions& options) {
     start.set_rows(size.rows());
     start.set_cols(size.cols());
   }
-  if (!stream->Write(first)) return cli.Failed(stream->Finish());
+  if (!stream->Write(first)) {
+    cli.Failed(stream->Finish());
+    return kExitExecFailed;
+  }
 
   std::unique_ptr<RawTerminal> raw;
   if (tty) raw = std::make_unique<RawTerminal>();
@@ -346,10 +349,23 @@ void AddContainerCommands(CLI::App& app, Cli& cli) {
     exec->add_option("-e,--env", f->env, "set an environment variable (KEY=VALUE)");
     exec->add_option("-w,--workdir", f->working_dir, "working directory inside the container");
     exec->add_option("-u,--user", f->user, "user[:group] to run as (name or id)");
-    exec->add_option("container", f->container, "the container")->required();
-    exec->add_option("command", f->args, "the command and its arguments")->required();
-    exec->prefix_command();  // what follows the container is the command's, flags included
-    cli.Action(exec, [&cli, f]() -> absl::StatusOr<int> { return RunExec(cli, *f); });
+    // Flags end at the container: what follows is the command's, its flags included
+    // (`exec c ls -l`). So the container and command are not declared as options; they are
+    // what parsing leaves.
+    exec->prefix_command();
+    exec->fallthrough(false);  // else an unknown word goes up to the root, which refuses it
+    exec->footer("Usage: meshctl exec [flags] CONTAINER COMMAND [ARG...]");
+    cli.Action(exec, [&cli, f, exec]() -> absl::StatusOr<int> {
+      std::vector<std::string> rest = exec->remaining();
+      if (!rest.empty() && rest.front() == "--") rest.erase(rest.begin());
+      if (rest.size() < 2) {
+        return absl::InvalidArgumentError(
+            "exec: give the container, then the command to run (meshctl exec web ls -l)");
+      }
+      f->container = rest.front();
+      f->args.assign(rest.begin() + 1, rest.end());
+      return RunExec(cli, *f);
+    });
   }
   // start, stop, restart, kill, rm: one or more containers each.
   {

@@ -1,13 +1,22 @@
 // meshctl up, down, group ls|status.
 #include "cli/commands/groups.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "cli/cli.h"
+#include "cli/spec/spec_loader.h"
 
 namespace mesh::cli {
 
@@ -16,6 +25,8 @@ std::string MemberKindName(v1::MemberStatus::Kind kind) {
 }
 
 std::string MemberActionName(v1::MemberAction action) {
+  // Progress without a change yet ("waiting for server to be healthy").
+  if (action == v1::MEMBER_ACTION_UNSPECIFIED) return "waiting";
   absl::string_view name = v1::MemberAction_Name(action);
   absl::ConsumePrefix(&name, "MEMBER_ACTION_");
   return absl::AsciiStrToLower(name);
@@ -36,7 +47,174 @@ std::vector<std::string> MemberRow(const v1::MemberStatus& m) {
   return {MemberKindName(m.kind()), m.name(), MemberActionName(m.action()), state, m.message()};
 }
 
+namespace {
+
+// Ctrl-C during `up`: the signal handler only writes to a pipe; a thread reading it cancels the
+// Apply stream, so meshctl stops cleanly (meshd finishes the member at hand; the group stays as
+// far as it got and a second `up` completes it).
+int interrupt_pipe[2] = {-1, -1};
+
+class InterruptCancels {
+ public:
+  explicit InterruptCancels(grpc::ClientContext* context) {
+    if (pipe2(interrupt_pipe, O_CLOEXEC) != 0) return;
+    struct sigaction action {};
+    action.sa_handler = [](int) {
+      char byte = 1;
+      (void)!write(interrupt_pipe[1], &byte, 1);
+    };
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+    thread_ = std::thread([this, context] {
+      char byte = 0;
+      if (read(interrupt_pipe[0], &byte, 1) == 1 && byte == 1) {
+        interrupted_ = true;
+        context->TryCancel();
+      }
+    });
+  }
+  ~InterruptCancels() {
+    if (!thread_.joinable()) return;
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+    char byte = 0;  // ends the thread
+    (void)!write(interrupt_pipe[1], &byte, 1);
+    thread_.join();
+    close(interrupt_pipe[0]);
+    close(interrupt_pipe[1]);
+  }
+  bool interrupted() const { return interrupted_; }
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+  std::thread thread_;
+  std::atomic<bool> interrupted_{false};
+};
+
+// Whether every member of `g` is where `up --wait` waits for it: running (and healthy, if it
+// has a health check), or ended with code 0 (a setup job). `exit_code` looks a stopped
+// member's last exit up. Otherwise `waiting_for` names the first member that is not.
+bool Settled(const v1::Group& g, const std::function<int(const std::string&)>& exit_code,
+             std::string* waiting_for) {
+  for (const v1::MemberStatus& m : g.members()) {
+    if (m.kind() != v1::MemberStatus::KIND_CONTAINER) continue;
+    const bool healthy = m.health() == v1::HEALTH_UNSPECIFIED || m.health() == v1::HEALTH_HEALTHY;
+    const bool done = m.state() == v1::CONTAINER_STATE_RUNNING
+                          ? healthy
+                          : m.state() == v1::CONTAINER_STATE_STOPPED && exit_code(m.name()) == 0;
+    if (!done) {
+      *waiting_for = m.name();
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<int> Up(Cli& cli, const std::string& file, bool wait, int timeout_seconds) {
+  absl::StatusOr<LoadedSpec> loaded = LoadSpecFile(file);
+  if (!loaded.ok()) {
+    // Every problem at once, one per line, each at its place in the file.
+    std::fprintf(stderr, "%s\n", std::string(loaded.status().message()).c_str());
+    return kExitFailed;
+  }
+  absl::StatusOr<Client*> c = cli.client();
+  if (!c.ok()) return c.status();
+  v1::ApplyGroupRequest request;
+  *request.mutable_spec() = loaded->spec;
+  auto context = (*c)->Context(absl::InfiniteDuration());
+  InterruptCancels interrupt(context.get());
+  auto reader = (*c)->groups().Apply(context.get(), request);
+  const bool table = cli.format() == Format::kTable;
+  v1::Group done;
+  bool finished = false;
+  for (v1::ApplyGroupProgress progress; reader->Read(&progress);) {
+    if (progress.has_member() && table) {
+      const v1::MemberStatus& m = progress.member();
+      // "container server  created", or while it waits: "container client  waiting for ...".
+      const std::string what =
+          m.action() == v1::MEMBER_ACTION_UNSPECIFIED && !m.message().empty()
+              ? m.message()
+              : absl::StrCat(MemberActionName(m.action()),
+                             m.message().empty() ? "" : " (" + m.message() + ")");
+      std::printf("%-9s %-24s %s\n", MemberKindName(m.kind()).c_str(), m.name().c_str(),
+                  what.c_str());
+      std::fflush(stdout);
+    }
+    if (progress.has_done()) {
+      done = progress.done();
+      finished = true;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (interrupt.interrupted()) {
+    Cli::Error(absl::StrCat("interrupted: group \"", loaded->spec.name(),
+                            "\" stays as far as it got; `meshctl up -f ", file,
+                            "` finishes it, `meshctl down ", loaded->spec.name(), "` removes it"));
+    return 130;
+  }
+  if (!status.ok()) {
+    // meshd's message names an API field; show it at its place in the file.
+    Cli::Error(status.error_code() == grpc::StatusCode::UNAVAILABLE
+                   ? (*c)->Describe(status)
+                   : loaded->sources.Locate(status.error_message()));
+    return kExitFailed;
+  }
+  if (!finished) {
+    Cli::Error("apply: meshd ended the stream without the applied group");
+    return kExitFailed;
+  }
+  if (wait) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(timeout_seconds);
+    v1::GetGroupRequest get;
+    get.set_name(loaded->spec.name());
+    std::string waiting_for;
+    for (;;) {
+      grpc::Status got = (*c)->groups().Get((*c)->Context().get(), get, &done);
+      if (!got.ok()) return cli.Failed(got);
+      auto exit_code = [&](const std::string& member) {
+        v1::GetContainerRequest get_member;
+        get_member.set_name(absl::StrCat(loaded->spec.name(), "-", member));
+        v1::Container container;
+        return (*c)->containers().Get((*c)->Context().get(), get_member, &container).ok()
+                   ? container.last_exit().code()
+                   : -1;
+      };
+      if (Settled(done, exit_code, &waiting_for)) break;
+      if (absl::Now() >= deadline) {
+        Cli::Error(absl::StrCat("up --wait: ", waiting_for, " is not running and healthy after ",
+                                timeout_seconds, " s (meshctl group status ", loaded->spec.name(),
+                                ", meshctl logs ", waiting_for, ")"));
+        return kExitFailed;
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+  }
+  if (!table) {
+    std::printf("%s", Render(done, cli.format()).c_str());
+  } else {
+    std::printf("group %s is up\n", loaded->spec.name().c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
 void AddGroupCommands(CLI::App& app, Cli& cli) {
+  CLI::App* up = app.add_subcommand("up", "Create or update a group from a spec file");
+  struct UpFlags {
+    std::string file;
+    bool wait = false;
+    int timeout = 120;
+  };
+  auto uf = std::make_shared<UpFlags>();
+  up->add_option("-f,--file", uf->file, "the group spec (YAML, docs/spec.md), or - for stdin")
+      ->required();
+  up->add_flag("--wait", uf->wait,
+               "return once every container runs (and is healthy, if it has a health check)");
+  up->add_option("--timeout", uf->timeout, "seconds --wait waits at most")->default_val(120);
+  cli.Action(up, [&cli, uf]() { return Up(cli, uf->file, uf->wait, uf->timeout); });
+
   CLI::App* group = app.add_subcommand("group", "Inspect groups")->alias("groups");
   group->require_subcommand(1);
 
