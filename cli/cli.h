@@ -80,6 +80,7 @@ absl::StatusOr<int> InspectEach(Cli& cli, const std::vector<std::string>& names,
 
 // Each adds its commands to `app`.
 void AddContainerCommands(CLI::App& app, Cli& cli);
+void AddRunCommand(CLI::App& app, Cli& cli);
 void AddNetworkCommands(CLI::App& app, Cli& cli);
 void AddImageCommands(CLI::App& app, Cli& cli);
 void AddGroupCommands(CLI::App& app, Cli& cli);

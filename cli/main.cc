@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global flags also after the command: `meshctl ps -o json`
 
   AddContainerCommands(app, cli);
+  AddRunCommand(app, cli);
   AddNetworkCommands(app, cli);
   AddImageCommands(app, cli);
   AddGroupCommands(app, cli);

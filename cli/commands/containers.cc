@@ -270,7 +270,8 @@ void AddContainerCommands(CLI::App& app, Cli& cli) {
     auto f = std::make_shared<Flags>();
     ps->add_flag("-a,--all", f->all, "also containers that are not running");
     ps->add_option("-g,--group", f->group, "only members of this group");
-    ps->add_option("-l,--label", f->labels, "only with this label (key or key=value)");
+    ps->add_option("-l,--label", f->labels, "only with this label (key or key=value)")
+        ->allow_extra_args(false);
     ps->add_flag("-q,--quiet", f->quiet, "names only");
     cli.Action(ps, [&cli, f]() -> absl::StatusOr<int> {
       absl::StatusOr<Client*> c = cli.client();
@@ -346,7 +347,8 @@ void AddContainerCommands(CLI::App& app, Cli& cli) {
     auto f = std::make_shared<ExecOptions>();
     exec->add_flag("-i,--interactive", f->interactive, "pass stdin to the command");
     exec->add_flag("-t,--tty", f->tty, "run it on a terminal (with -i: an interactive shell)");
-    exec->add_option("-e,--env", f->env, "set an environment variable (KEY=VALUE)");
+    exec->add_option("-e,--env", f->env, "set an environment variable (KEY=VALUE)")
+        ->allow_extra_args(false);
     exec->add_option("-w,--workdir", f->working_dir, "working directory inside the container");
     exec->add_option("-u,--user", f->user, "user[:group] to run as (name or id)");
     // Flags end at the container: what follows is the command's, its flags included

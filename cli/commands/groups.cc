@@ -1,21 +1,16 @@
 // meshctl up, down, group ls|status.
 #include "cli/commands/groups.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <memory>
-#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "cli/cli.h"
+#include "cli/signals.h"
 #include "cli/spec/spec_loader.h"
 
 namespace mesh::cli {
@@ -49,49 +44,6 @@ std::vector<std::string> MemberRow(const v1::MemberStatus& m) {
 
 namespace {
 
-// Ctrl-C during `up`: the signal handler only writes to a pipe; a thread reading it cancels the
-// Apply stream, so meshctl stops cleanly (meshd finishes the member at hand; the group stays as
-// far as it got and a second `up` completes it).
-int interrupt_pipe[2] = {-1, -1};
-
-class InterruptCancels {
- public:
-  explicit InterruptCancels(grpc::ClientContext* context) {
-    if (pipe2(interrupt_pipe, O_CLOEXEC) != 0) return;
-    struct sigaction action {};
-    action.sa_handler = [](int) {
-      char byte = 1;
-      (void)!write(interrupt_pipe[1], &byte, 1);
-    };
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
-    thread_ = std::thread([this, context] {
-      char byte = 0;
-      if (read(interrupt_pipe[0], &byte, 1) == 1 && byte == 1) {
-        interrupted_ = true;
-        context->TryCancel();
-      }
-    });
-  }
-  ~InterruptCancels() {
-    if (!thread_.joinable()) return;
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-    char byte = 0;  // ends the thread
-    (void)!write(interrupt_pipe[1], &byte, 1);
-    thread_.join();
-    close(interrupt_pipe[0]);
-    close(interrupt_pipe[1]);
-  }
-  bool interrupted() const { return interrupted_; }
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-  std::thread thread_;
-  std::atomic<bool> interrupted_{false};
-};
-
 // Whether every member of `g` is where `up --wait` waits for it: running (and healthy, if it
 // has a health check), or ended with code 0 (a setup job). `exit_code` looks a stopped
 // member's last exit up. Otherwise `waiting_for` names the first member that is not.
@@ -123,7 +75,9 @@ absl::StatusOr<int> Up(Cli& cli, const std::string& file, bool wait, int timeout
   v1::ApplyGroupRequest request;
   *request.mutable_spec() = loaded->spec;
   auto context = (*c)->Context(absl::InfiniteDuration());
-  InterruptCancels interrupt(context.get());
+  // Ctrl-C cancels the stream: meshd finishes the member at hand; the group stays as far as it
+  // got and a second `up` completes it.
+  OnInterrupt interrupt([&context](int) { context->TryCancel(); });
   auto reader = (*c)->groups().Apply(context.get(), request);
   const bool table = cli.format() == Format::kTable;
   v1::Group done;
@@ -147,7 +101,7 @@ absl::StatusOr<int> Up(Cli& cli, const std::string& file, bool wait, int timeout
     }
   }
   grpc::Status status = reader->Finish();
-  if (interrupt.interrupted()) {
+  if (interrupt.signal() != 0) {
     Cli::Error(absl::StrCat("interrupted: group \"", loaded->spec.name(),
                             "\" stays as far as it got; `meshctl up -f ", file,
                             "` finishes it, `meshctl down ", loaded->spec.name(), "` removes it"));

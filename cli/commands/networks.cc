@@ -51,7 +51,7 @@ void AddNetworkCommands(CLI::App& app, Cli& cli) {
   create->add_option("--mtu", cf->mtu, "MTU of the bridge and the containers' interfaces");
   create->add_flag("--internal", cf->internal, "no route to the outside world");
   create->add_flag("--no-nat", cf->no_nat, "route to the outside without masquerading");
-  create->add_option("-l,--label", cf->labels, "a label (key=value)");
+  create->add_option("-l,--label", cf->labels, "a label (key=value)")->allow_extra_args(false);
   cli.Action(create, [&cli, cf]() -> absl::StatusOr<int> {
     absl::StatusOr<Client*> c = cli.client();
     if (!c.ok()) return c.status();
@@ -115,7 +115,8 @@ void AddNetworkCommands(CLI::App& app, Cli& cli) {
   connect->add_option("network", kf->network, "the network")->required();
   connect->add_option("container", kf->container, "the container")->required();
   connect->add_option("--ip", kf->ip, "its address there (default: the next free one)");
-  connect->add_option("--alias", kf->aliases, "another name for it on that network");
+  connect->add_option("--alias", kf->aliases, "another name for it on that network")
+      ->allow_extra_args(false);
   cli.Action(connect, [&cli, kf]() -> absl::StatusOr<int> {
     absl::StatusOr<Client*> c = cli.client();
     if (!c.ok()) return c.status();

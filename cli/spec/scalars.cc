@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <optional>
 
@@ -191,6 +192,46 @@ absl::StatusOr<v1::PortMapping> ParsePortMapping(absl::string_view text) {
   mapping.set_container_port(*ParsePort(container));
   if (parts.size() == 3 && parts[0] != "0.0.0.0") mapping.set_host_ip(std::string(parts[0]));
   return mapping;
+}
+
+absl::StatusOr<v1::Mount> ParseBindMount(absl::string_view text, absl::string_view base_dir) {
+  constexpr absl::string_view kForm =
+      "write source:destination[:ro], such as ./html:/www:ro or /srv/data:/data";
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(Quote(text), " ", why, "; ", kForm));
+  };
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
+  if (parts.size() == 1) return bad("has no destination (mesh has no anonymous volumes)");
+  if (parts.size() > 3) return bad("has too many ':'");
+  const absl::string_view source = parts[0];
+  bool read_only = false;
+  if (parts.size() == 3) {
+    if (parts[2] == "ro") {
+      read_only = true;
+    } else if (parts[2] != "rw") {
+      return bad(absl::StrCat("has the option ", Quote(parts[2]), "; use ro or rw"));
+    }
+  }
+  if (source.empty() || parts[1].empty()) return bad("has an empty part");
+  if (source[0] == '~') return bad("starts with ~, which is not expanded; write the full path");
+  if (source[0] != '/' && source[0] != '.') {
+    return bad(absl::StrCat("names ", Quote(source),
+                            ", a named volume: mesh has none, give a host path (start it with / "
+                            "or ./)"));
+  }
+  std::string resolved(source);
+  if (source[0] != '/') {
+    resolved = (std::filesystem::path(std::string(base_dir)) / std::string(source))
+                   .lexically_normal()
+                   .string();
+    if (resolved.size() > 1 && resolved.back() == '/') resolved.pop_back();
+  }
+  v1::Mount mount;
+  mount.set_type(v1::Mount::TYPE_BIND);
+  mount.set_source(resolved);
+  mount.set_destination(std::string(parts[1]));
+  mount.set_read_only(read_only);
+  return mount;
 }
 
 absl::StatusOr<v1::RestartPolicy> ParseRestartPolicy(absl::string_view text) {

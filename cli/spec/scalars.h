@@ -40,6 +40,12 @@ absl::StatusOr<double> ParseCpus(absl::string_view text);
 // The address itself is checked by meshd.
 absl::StatusOr<v1::PortMapping> ParsePortMapping(absl::string_view text);
 
+// "source:destination[:ro|rw]" (`volumes:` of the spec, -v of `meshctl run`): a bind mount.
+// The source is a host path, absolute or starting with "." (relative to `base_dir`, made
+// absolute and normal); named volumes, "~" and anonymous volumes are refused. The message of
+// an error quotes the text and says how to write it.
+absl::StatusOr<v1::Mount> ParseBindMount(absl::string_view text, absl::string_view base_dir);
+
 // "no", "always", "unless-stopped", "on-failure" or "on-failure:N" (N: most restarts, 0 for no
 // limit).
 absl::StatusOr<v1::RestartPolicy> ParseRestartPolicy(absl::string_view text);

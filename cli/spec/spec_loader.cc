@@ -829,7 +829,7 @@ class Loader {
   }
 
   // A path of the spec's machine: absolute as given, relative against the spec's directory.
-  std::string Resolve(absl::string_view path) const {
+  std::string Resolve(absl::string_view path) const {  // env files
     if (!path.empty() && path[0] == '/') return std::string(path);
     std::string out =
         (std::filesystem::path(base_dir_) / std::string(path)).lexically_normal().string();
@@ -947,54 +947,14 @@ class Loader {
 
   void ReadVolumes(const Entry& f, const std::string& path, v1::ContainerSpec* c) {
     Record(Dot(path, "mounts"), *f.key);
-    constexpr absl::string_view kForm =
-        "write source:destination[:ro], such as ./html:/www:ro (a source relative to the spec's "
-        "directory) or /srv/data:/data";
     for (const auto& item : Strings(f, "bind mounts such as ./data:/data", false)) {
-      const std::string& text = item.first;  // captured below: no structured binding
-      const YamlNode* node = item.second;
-      std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
-      auto bad = [&](absl::string_view why) {
-        Error(*node, absl::StrCat(f.name, ": ", Quote(text), " ", why, "; ", kForm));
-      };
-      if (parts.size() == 1) {
-        bad("has no destination (mesh has no anonymous volumes)");
+      absl::StatusOr<v1::Mount> mount = ParseBindMount(item.first, base_dir_);
+      if (!mount.ok()) {
+        Error(*item.second, absl::StrCat(f.name, ": ", mount.status().message()));
         continue;
       }
-      if (parts.size() > 3) {
-        bad("has too many ':'");
-        continue;
-      }
-      const absl::string_view source = parts[0];
-      bool read_only = false;
-      if (parts.size() == 3) {
-        if (parts[2] == "ro") {
-          read_only = true;
-        } else if (parts[2] != "rw") {
-          bad(absl::StrCat("has the option ", Quote(parts[2]), "; use ro or rw"));
-          continue;
-        }
-      }
-      if (source.empty() || parts[1].empty()) {
-        bad("has an empty part");
-        continue;
-      }
-      if (source[0] == '~') {
-        bad("starts with ~, which is not expanded; write the full path");
-        continue;
-      }
-      if (source[0] != '/' && source[0] != '.') {
-        bad(absl::StrCat("names ", Quote(source),
-                         ", a named volume: mesh has none, give a host path (start it with / "
-                         "or ./)"));
-        continue;
-      }
-      RecordMount(path, c->mounts_size(), *node);
-      v1::Mount* m = c->add_mounts();
-      m->set_type(v1::Mount::TYPE_BIND);
-      m->set_source(Resolve(source));
-      m->set_destination(std::string(parts[1]));
-      m->set_read_only(read_only);
+      RecordMount(path, c->mounts_size(), *item.second);
+      *c->add_mounts() = *std::move(mount);
     }
   }
 

@@ -56,6 +56,14 @@ void Exec(const std::vector<std::string>& args, const std::vector<std::string>& 
   for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   const std::string path = FindExecutable(env, args[0]);
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int signal = 1; signal < NSIG; ++signal) {
+    sigaction(signal, &default_action, nullptr);  // EINVAL for SIGKILL, SIGSTOP: fine
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   execve(path.c_str(), argv.data(), envp.data());
 }
 

@@ -20,6 +20,9 @@ pid_t CloneWithPidfd(uint64_t flags, int* pidfd);
 std::string FindExecutable(const std::vector<std::string>& env, const std::string& arg0);
 
 // execve of `args` with `env` (after FindExecutable); returns only on failure (errno set).
+// The process starts as a fresh one would: every signal at its default disposition and none
+// blocked, whatever the shim (or whoever started it) ignored or blocked (execve keeps ignored
+// signals and the mask).
 void Exec(const std::vector<std::string>& args, const std::vector<std::string>& env);
 
 }  // namespace mesh::runtime::shim

@@ -112,6 +112,23 @@ TEST_F(ContainerTest, RecreateKeepsTheWritableLayerAndTheLog) {
   EXPECT_TRUE(absl::IsNotFound(runtime_->Delete("again")));
 }
 
+// A container's process starts with every signal at its default and none blocked, also when
+// whoever made the container ignored some (a shell's background job ignores SIGINT; execve
+// keeps what is ignored), so `kill -INT` reaches it.
+TEST_F(ContainerTest, SignalsStartAtTheirDefaults) {
+  struct sigaction ignore {
+  }, old_int{}, old_quit{};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ignore, &old_int);
+  sigaction(SIGQUIT, &ignore, &old_quit);
+  ContainerState s = Run(Spec("signals", {"grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"}));
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGQUIT, &old_quit, nullptr);
+  EXPECT_EQ(s.exit_code, 0);
+  EXPECT_EQ(Output("signals"), "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+  ASSERT_TRUE(runtime_->Delete("signals").ok());
+}
+
 TEST_F(ContainerTest, ExitCodeAndStderrComeBack) {
   ContainerState s = Run(Spec("exit3", {"sh", "-c", "echo oops >&2; exit 3"}));
   EXPECT_EQ(s.exit_code, 3);

@@ -610,8 +610,7 @@ TEST(SpecLoaderErrorsTest, BadScalars) {
 
 TEST(SpecLoaderErrorsTest, Volumes) {
   const std::string form =
-      "; write source:destination[:ro], such as ./html:/www:ro (a source relative to the "
-      "spec's directory) or /srv/data:/data";
+      "; write source:destination[:ro], such as ./html:/www:ro or /srv/data:/data";
   EXPECT_EQ(Problems(Web("    volumes: [data:/data]\n")),
             "f.yaml:5:15: volumes: \"data:/data\" names \"data\", a named volume: mesh has none, "
             "give a host path (start it with / or ./)" +
