@@ -28,6 +28,7 @@
 #include "runtime/cgroups/cgroup.h"
 #include "runtime/security/capabilities.h"
 #include "runtime/spec/defaults.h"
+#include "runtime/spec/sysctl.h"
 
 namespace mesh::agent {
 namespace {
@@ -757,6 +758,18 @@ absl::Status ValidateContainerSpec(const v1::ContainerSpec& spec, absl::string_v
                    absl::StrCat(spec.log_max_files(), " is more than ", kMaxLogFiles,
                                 "; keep at most ", kMaxLogFiles, " files, or 0 for 3"));
   }
+  // Sorted, so that the same sysctls always give the same first error.
+  const std::map<std::string, std::string> sysctls(spec.sysctls().begin(), spec.sysctls().end());
+  for (const auto& [name, value] : sysctls) {
+    const std::string at = absl::StrCat(field, ".sysctls[", Quote(name), "]");
+    absl::StatusOr<runtime::SysctlNamespace> ns = runtime::ValidateSysctl(name, value);
+    if (!ns.ok()) return Invalid(at, ns.status().message());
+    if (*ns == runtime::SysctlNamespace::kNetwork && !spec.network_from().empty()) {
+      return Invalid(at,
+                     absl::StrCat("a net.* sysctl, but the network namespace is ",
+                                  Quote(spec.network_from()), "'s (network_from); set it there"));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -1002,6 +1015,7 @@ absl::StatusOr<runtime::ContainerSpec> ToRuntimeSpec(const v1::ContainerSpec& sp
 
   if (spec.log_max_bytes() > 0) out.log.max_size = spec.log_max_bytes();
   if (spec.log_max_files() > 0) out.log.max_files = static_cast<int>(spec.log_max_files());
+  out.sysctls.insert(spec.sysctls().begin(), spec.sysctls().end());
   return out;
 }
 

@@ -150,12 +150,9 @@ KeySet ContainerKeys(absl::string_view name) {
        "labels",
        "stop_grace_period",
        "logging",
-       "userns_host_base"},
-      {{"sysctls",
-        "is not supported by this meshd API yet (ContainerSpec has no sysctls field); for "
-        "net.* sysctls of a lab router, make it privileged: true and run "
-        "\"sysctl -w net.ipv4.ip_forward=1\" in its command"},
-       {"build", "mesh does not build images; import one with meshctl image import"},
+       "userns_host_base",
+       "sysctls"},
+      {{"build", "mesh does not build images; import one with meshctl image import"},
        {"container_name", "a member runs as <group>-<key>; rename the key under containers:"}}};
 }
 
@@ -627,6 +624,8 @@ class Loader {
         ReadPorts(f, path, c);
       } else if (k == "volumes") {
         ReadVolumes(f, path, c);
+      } else if (k == "sysctls") {
+        ReadSysctls(f, path, c);
       } else if (k == "tmpfs") {
         ReadTmpfs(f, path, c);
       } else if (k == "resources") {
@@ -674,13 +673,6 @@ class Loader {
           c->set_userns_host_base(static_cast<uint32_t>(*base));
           Record(Dot(path, "userns_host_base"), *f.value);
         }
-      }
-    }
-    // Unsupported keys are refused by Entries; their values are still checked for form, so
-    // that a spec written for a later meshd fails here for one reason only.
-    for (const auto& [key, value] : e.value->entries) {
-      if (key->kind == Kind::kScalar && key->value == "sysctls") {
-        CheckSysctls(Entry{key->value, key.get(), value.get()});
       }
     }
     if (env_key != nullptr) {
@@ -1205,22 +1197,34 @@ class Loader {
     }
   }
 
-  // sysctls: a map of names to values, or a list of name=value. Its form is checked; the key
-  // itself is refused (no API field yet) by Entries.
-  void CheckSysctls(const Entry& f) {
+  // sysctls: a map of names to values, or a list of name=value. Names and values are meshd's
+  // to judge (which namespaces they belong to); here only their form.
+  void ReadSysctls(const Entry& f, const std::string& path, v1::ContainerSpec* c) {
+    const std::string field = Dot(path, "sysctls");
+    Record(field, *f.key);
+    auto set = [&](const std::string& name, const std::string& value, const YamlNode& at) {
+      (*c->mutable_sysctls())[name] = value;
+      Record(absl::StrCat(field, "[", Quote(name), "]"), at);
+    };
     if (f.value->kind == Kind::kList) {
-      for (const auto& [text, node] : Strings(f, "name=value strings", false)) {
-        if (text.find('=') == std::string::npos) {
-          Error(*node, absl::StrCat(f.name, ": ", Quote(text),
-                                    " is not name=value; write net.ipv4.ip_forward=1"));
+      for (const auto& item : Strings(f, "name=value strings", false)) {
+        const std::string& text = item.first;
+        const size_t eq = text.find('=');
+        if (eq == std::string::npos) {
+          Error(*item.second, absl::StrCat(f.name, ": ", Quote(text),
+                                           " is not name=value; write net.ipv4.ip_forward=1"));
+          continue;
         }
+        set(text.substr(0, eq), text.substr(eq + 1), *item.second);
       }
       return;
     }
     const YamlNode* map = MapOf(f, "sysctl names to values");
     if (map == nullptr) return;
     for (const Entry& s : Entries(*map, KeySet{"sysctls", {}, {}})) {
-      Text(s, "give the value, such as 1");
+      if (std::optional<std::string> value = Text(s, "give the value, such as 1")) {
+        set(s.name, *value, *s.key);
+      }
     }
   }
 

@@ -32,6 +32,7 @@
 #include "runtime/container/image_config.h"
 #include "runtime/spec/defaults.h"
 #include "runtime/spec/spec_json.h"
+#include "runtime/spec/sysctl.h"
 
 namespace mesh::runtime {
 namespace {
@@ -165,6 +166,9 @@ absl::Status ValidateSpec(const ContainerSpec& spec) {
     }
   }
   MESH_RETURN_IF_ERROR(ValidateUserNamespace(what, spec));
+  for (const auto& [name, value] : spec.sysctls) {
+    MESH_RETURN_IF_ERROR(Annotate(ValidateSysctl(name, value).status(), what));
+  }
   const Resources& r = spec.resources;
   if ((r.memory_limit && *r.memory_limit <= 0) || (r.pids_limit && *r.pids_limit <= 0) ||
       (r.cpu_quota && *r.cpu_quota <= 0)) {

@@ -41,6 +41,7 @@
 #include "runtime/security/process_security.h"
 #include "runtime/shim/log_writer.h"
 #include "runtime/shim/process_util.h"
+#include "runtime/spec/sysctl.h"
 
 namespace mesh::runtime::shim {
 namespace {
@@ -320,6 +321,14 @@ absl::Status SetUpConsole(int console_socket) {
                   [](const auto& ns) { return ns.type == NamespaceType::kUts && ns.path.empty(); });
   if (own_uts && sethostname(spec.hostname.data(), spec.hostname.size()) != 0) {
     fail(mesh::ErrnoToStatus(errno, "set the hostname"));
+  }
+  // Sysctls of our own namespaces, through the host's /proc while it is still there: a
+  // /proc/sys file belongs to the namespace of whoever opens it, and we are in ours now.
+  for (const auto& [name, value] : spec.sysctls) {
+    UniqueFd file(open(SysctlPath(name).c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!file.valid() || write(file.get(), value.data(), value.size()) < 0) {
+      fail(mesh::ErrnoToStatus(errno, absl::StrCat("sysctl ", name, "=", value)));
+    }
   }
   if (absl::Status s = rootfs::MountRootfs(plan, plan.user_namespace ? &ready : nullptr); !s.ok()) {
     fail(s);

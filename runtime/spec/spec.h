@@ -6,6 +6,7 @@
 // loaded into it later without a second model. mesh additions are marked "mesh:".
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -125,6 +126,9 @@ struct ContainerSpec {
   Resources resources;
   std::vector<std::string> masked_paths;    // OCI "linux.maskedPaths"
   std::vector<std::string> readonly_paths;  // OCI "linux.readonlyPaths"
+  // OCI "linux.sysctl": of the container's own namespaces only (runtime/spec/sysctl.h); set
+  // before its root filesystem is made.
+  std::map<std::string, std::string> sysctls;
   SeccompProfile seccomp = SeccompProfile::kDefault;
   // mesh: all capabilities, no seccomp, no masked or read-only paths, host devices. An
   // explicit opt-in, never a default.

@@ -97,7 +97,8 @@ json SpecToJson(const ContainerSpec& spec) {
       {"gidMappings", IdMappings(spec.gid_mappings)},
       {"resources", {{"memory", memory}, {"cpu", cpu}, {"pids", pids}, {"devices", devices}}},
       {"maskedPaths", spec.masked_paths},
-      {"readonlyPaths", spec.readonly_paths}};
+      {"readonlyPaths", spec.readonly_paths},
+      {"sysctl", spec.sysctls}};
   return {{"ociVersion", "1.0.2"},
           {"hostname", spec.hostname},
           {"process", process},
@@ -232,6 +233,9 @@ absl::StatusOr<ContainerSpec> SpecFromJson(const json& j) {
     }
     spec.masked_paths = linux.at("maskedPaths").get<std::vector<std::string>>();
     spec.readonly_paths = linux.at("readonlyPaths").get<std::vector<std::string>>();
+    if (linux.contains("sysctl")) {
+      spec.sysctls = linux.at("sysctl").get<std::map<std::string, std::string>>();
+    }
     return spec;
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("container spec: ", e.what()));

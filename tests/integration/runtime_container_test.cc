@@ -129,6 +129,37 @@ TEST_F(ContainerTest, SignalsStartAtTheirDefaults) {
   ASSERT_TRUE(runtime_->Delete("signals").ok());
 }
 
+// Sysctls of the container's own namespaces are set in them and nowhere else; others are
+// refused before anything is made.
+TEST_F(ContainerTest, SysctlsOfItsOwnNamespacesOnly) {
+  const std::string host_forward = ReadFile("/proc/sys/net/ipv4/ip_forward").value_or("?");
+  const std::string host_shmmax = ReadFile("/proc/sys/kernel/shmmax").value_or("?");
+  ContainerSpec spec =
+      Spec("tuned", {"sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax"});
+  spec.sysctls = {{"net.ipv4.ip_forward", "1"}, {"kernel.shmmax", "123456789"}};
+  ContainerState s = Run(spec);
+  EXPECT_EQ(s.exit_code, 0);
+  EXPECT_EQ(Output("tuned"), "1\n123456789\n");
+  EXPECT_EQ(ReadFile("/proc/sys/net/ipv4/ip_forward").value_or("?"), host_forward);
+  EXPECT_EQ(ReadFile("/proc/sys/kernel/shmmax").value_or("?"), host_shmmax);
+  ASSERT_TRUE(runtime_->Delete("tuned").ok());
+
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"vm.swappiness", "10"},
+                                                        {"kernel.hostname", "x"},
+                                                        {"net/ipv4/ip_forward", "1"},
+                                                        {"net..x", "1"},
+                                                        {"net.ipv4.ip_forward", ""},
+                                                        {"net.ipv4.ip_forward", "1\nkernel.x=2"}}) {
+    ContainerSpec bad = Spec("untuned", {"true"});
+    bad.sysctls = {{name, value}};
+    auto created = runtime_->Create(bad);
+    EXPECT_TRUE(absl::IsInvalidArgument(created.status())) << name << ": " << created.status();
+    EXPECT_THAT(std::string(created.status().message()), HasSubstr("sysctl")) << name;
+  }
+  EXPECT_TRUE(runtime_->List().empty());
+}
+
 TEST_F(ContainerTest, ExitCodeAndStderrComeBack) {
   ContainerState s = Run(Spec("exit3", {"sh", "-c", "echo oops >&2; exit 3"}));
   EXPECT_EQ(s.exit_code, 3);

@@ -157,6 +157,21 @@ TEST(ValidateContainerSpecTest, EveryRuleNamesItsField) {
       {"too many env", [](auto& s) { Assign(s.mutable_env(), Many(4097, "A=1")); }, "spec.env",
        "4096"},
       {"env without =", [](auto& s) { s.add_env("FOO"); }, "spec.env[2]", "KEY=VALUE"},
+      // Sysctls: of the container's own namespaces only.
+      {"host sysctl", [](auto& s) { (*s.mutable_sysctls())["vm.swappiness"] = "1"; },
+       "spec.sysctls[\"vm.swappiness\"]", "would change the host"},
+      {"sysctl with slashes", [](auto& s) { (*s.mutable_sysctls())["net/ipv4/ip_forward"] = "1"; },
+       "spec.sysctls[\"net/ipv4/ip_forward\"]", "net.ipv4.ip_forward"},
+      {"sysctl on two lines", [](auto& s) { (*s.mutable_sysctls())["kernel.sem"] = "1\n2"; },
+       "spec.sysctls[\"kernel.sem\"]", "one line"},
+      {"net sysctl of a shared netns",
+       [](auto& s) {
+         s.clear_networks();
+         s.clear_ports();
+         s.set_network_from("other");
+         (*s.mutable_sysctls())["net.ipv4.ip_forward"] = "1";
+       },
+       "spec.sysctls[\"net.ipv4.ip_forward\"]", "network_from"},
       {"env with empty key", [](auto& s) { s.set_env(0, "=1"); }, "spec.env[0]", "KEY=VALUE"},
       {"env too long", [&](auto& s) { s.set_env(0, "A=" + too_long_arg); }, "spec.env[0]",
        "bytes long"},

@@ -473,13 +473,27 @@ TEST(SpecLoaderErrorsTest, UnknownKeysSuggestTheNearestOne) {
             "containers");
 }
 
+TEST(SpecLoaderTest, SysctlsAsAMapOrAList) {
+  const std::string yaml =
+      Web("    sysctls:\n      net.ipv4.ip_forward: 1\n      kernel.shmmax: 4096\n");
+  absl::StatusOr<LoadedSpec> loaded = Load(yaml);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const auto& sysctls = loaded->spec.containers(0).spec().sysctls();
+  EXPECT_EQ(sysctls.size(), 2u);
+  EXPECT_EQ(sysctls.at("net.ipv4.ip_forward"), "1");
+  EXPECT_EQ(sysctls.at("kernel.shmmax"), "4096");
+  // meshd names an entry the way the loader records it.
+  EXPECT_EQ(loaded->sources.Locate(
+                "spec.containers[0].spec.sysctls[\"kernel.shmmax\"]: not of the container's own"),
+            absl::StrCat("f.yaml:", PositionOf(yaml, "kernel.shmmax"),
+                         ": spec.containers[0].spec.sysctls[\"kernel.shmmax\"]: not of the "
+                         "container's own"));
+  loaded = Load(Web("    sysctls: [net.ipv4.ip_forward=1, \"fs.mqueue.msg_max=20\"]\n"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->spec.containers(0).spec().sysctls().at("fs.mqueue.msg_max"), "20");
+}
+
 TEST(SpecLoaderErrorsTest, KeysWithoutAnApiField) {
-  EXPECT_EQ(Problems(Web("    sysctls:\n      net.ipv4.ip_forward: 1\n")),
-            "f.yaml:5:5: key \"sysctls\" in container \"web\": is not supported by this meshd "
-            "API yet (ContainerSpec has no sysctls field); for net.* sysctls of a lab router, "
-            "make it privileged: true and run \"sysctl -w net.ipv4.ip_forward=1\" in its "
-            "command");
-  // Their form is still checked.
   EXPECT_THAT(Problems(Web("    sysctls: [net.ipv4.ip_forward]\n")),
               HasSubstr("f.yaml:5:15: sysctls: \"net.ipv4.ip_forward\" is not name=value"));
   EXPECT_EQ(Problems("name: shop\nnetworks:\n  front: {external: true}\n"),
