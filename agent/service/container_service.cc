@@ -152,6 +152,14 @@ grpc::Status ContainerServiceImpl::Exec(
   }
   const v1::ExecStart& start = first.start();
   if (absl::Status s = ValidateExecStart(start); !s.ok()) return ToGrpc(s);
+  // A container that is not there or not running is refused before any thread starts, so the
+  // refusal comes back at once (a client half-closes only once it has the exit).
+  absl::StatusOr<v1::Container> target = s_.containers->Get(start.container());
+  if (!target.ok()) return ToGrpc(target.status());
+  if (target->state() != v1::CONTAINER_STATE_RUNNING) {
+    return ToGrpc(absl::FailedPreconditionError(absl::StrCat(
+        "exec in container ", Quote(start.container()), ": it is not running; start it first")));
+  }
   absl::StatusOr<Pipe> in = Pipe::Make(), out = Pipe::Make(), err = Pipe::Make(),
                        resize = Pipe::Make();
   if (!in.ok() || !out.ok() || !err.ok() || !resize.ok()) {

@@ -163,6 +163,10 @@ int RunExec(Cli& cli, const ExecOptions& options) {
     cli.Failed(stream->Finish());
     return kExitExecFailed;
   }
+  // Nothing more to send without stdin or a terminal: half-close now, so meshd never waits
+  // for us.
+  const bool sends = options.interactive || tty;
+  if (!sends) stream->WritesDone();
 
   std::unique_ptr<RawTerminal> raw;
   if (tty) raw = std::make_unique<RawTerminal>();
@@ -220,7 +224,7 @@ int RunExec(Cli& cli, const ExecOptions& options) {
     (void)!write(stop.get(), &one, sizeof(one));
     pump.join();
   }
-  stream->WritesDone();
+  if (sends) stream->WritesDone();
   raw.reset();
   grpc::Status status = stream->Finish();
   if (!exited) {
