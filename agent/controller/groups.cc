@@ -11,6 +11,7 @@
 #include "base/rollback.h"
 #include "base/status_macros.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "netplane/ipam/ip.h"
 
 namespace mesh::agent {
 namespace {
@@ -105,6 +106,26 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
       return absl::AlreadyExistsError(absl::StrCat("network ", Q(n.name()),
                                                    " exists and is not a member of group ",
                                                    Q(group), "; remove it or rename the group"));
+    }
+  }
+  // A subnet that overlaps a network outside the group is refused here, at its field and before
+  // anything changes (netplane would refuse it only when the network is made, mid-apply).
+  // The group's own networks are either kept, made again or removed by this Apply.
+  const std::vector<v1::Network> others = networks_.List(v1::LabelSelector());
+  for (int i = 0; i < spec.networks_size(); ++i) {
+    absl::StatusOr<netplane::ipam::IpPrefix> mine =
+        netplane::ipam::IpPrefix::Parse(spec.networks(i).subnet());
+    if (!mine.ok()) continue;  // none given (ValidateGroupSpec checked the form)
+    for (const v1::Network& other : others) {
+      if (other.group() == group) continue;
+      absl::StatusOr<netplane::ipam::IpPrefix> theirs =
+          netplane::ipam::IpPrefix::Parse(other.spec().subnet());
+      if (theirs.ok() && mine->Overlaps(*theirs)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("spec.networks[", i, "].subnet: ", spec.networks(i).subnet(),
+                         " overlaps network ", Q(other.spec().name()), " (", other.spec().subnet(),
+                         "); pick a subnet outside it, or leave subnet out for a free one"));
+      }
     }
   }
 

@@ -158,7 +158,7 @@ grpc::Status ContainerServiceImpl::Exec(
   if (!target.ok()) return ToGrpc(target.status());
   if (target->state() != v1::CONTAINER_STATE_RUNNING) {
     return ToGrpc(absl::FailedPreconditionError(absl::StrCat(
-        "exec in container ", Quote(start.container()), ": it is not running; start it first")));
+        "exec: container ", Quote(start.container()), " is not running; start it first")));
   }
   absl::StatusOr<Pipe> in = Pipe::Make(), out = Pipe::Make(), err = Pipe::Make(),
                        resize = Pipe::Make();

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -82,9 +83,11 @@ absl::StatusOr<int> Up(Cli& cli, const std::string& file, bool wait, int timeout
   const bool table = cli.format() == Format::kTable;
   v1::Group done;
   bool finished = false;
+  std::set<std::string> reported;  // "kind/name" of members with a progress line
   for (v1::ApplyGroupProgress progress; reader->Read(&progress);) {
     if (progress.has_member() && table) {
       const v1::MemberStatus& m = progress.member();
+      reported.insert(absl::StrCat(MemberKindName(m.kind()), "/", m.name()));
       // "container server  created", or while it waits: "container client  waiting for ...".
       const std::string what =
           m.action() == v1::MEMBER_ACTION_UNSPECIFIED && !m.message().empty()
@@ -117,6 +120,13 @@ absl::StatusOr<int> Up(Cli& cli, const std::string& file, bool wait, int timeout
   if (!finished) {
     Cli::Error("apply: meshd ended the stream without the applied group");
     return kExitFailed;
+  }
+  // meshd reports changes only: the members it kept as they were are named here.
+  if (table) {
+    for (const v1::MemberStatus& m : done.members()) {
+      if (reported.contains(absl::StrCat(MemberKindName(m.kind()), "/", m.name()))) continue;
+      std::printf("%-9s %-24s unchanged\n", MemberKindName(m.kind()).c_str(), m.name().c_str());
+    }
   }
   if (wait) {
     const absl::Time deadline = absl::Now() + absl::Seconds(timeout_seconds);

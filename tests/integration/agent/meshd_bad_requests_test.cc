@@ -1286,7 +1286,7 @@ TEST_F(MeshdBadRequestsTest, MalformedRequestsGetTheirCodeNameTheFieldAndChangeN
           s.clear_containers();
           s.mutable_networks(0)->set_subnet("10.88.1.0/24");
         },
-        Code::INVALID_ARGUMENT, {"group \"g\": network \"net\"", "overlaps network \"front\""});
+        Code::INVALID_ARGUMENT, {"spec.networks[0].subnet", "overlaps network \"front\""});
   group("member image unknown",
         [](auto& s) {
           s.clear_networks();
