@@ -1,5 +1,6 @@
 #include "cli/signals.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,8 +11,10 @@ namespace {
 int signal_pipe[2] = {-1, -1};
 
 void Handler(int signal) {
+  const int saved = errno;
   const char byte = static_cast<char>(signal);
   (void)!write(signal_pipe[1], &byte, 1);
+  errno = saved;
 }
 
 }  // namespace
@@ -20,6 +23,7 @@ OnInterrupt::OnInterrupt(std::function<void(int)> on_signal) : on_signal_(std::m
   if (pipe2(signal_pipe, O_CLOEXEC) != 0) return;
   struct sigaction action {};
   action.sa_handler = Handler;
+  action.sa_flags = SA_RESTART;  // the main thread's reads and writes go on
   sigaction(SIGINT, &action, &old_int_);
   sigaction(SIGTERM, &action, &old_term_);
   thread_ = std::thread([this] {

@@ -951,7 +951,8 @@ void ContainerController::HandleExit(const std::string& name) {
   if (exit.error() == "supervisor lost") {
     // Its shim is gone: whatever is left of the container goes too (TESTING.md #14).
     MESH_LOG(Warning) << "container " << Q(name) << ": supervisor lost; killing what is left";
-    runtime_.Delete(name, /*force=*/true).IgnoreError();
+    // Its writable layer and log stay, for a restart (Recreate) or its removal.
+    runtime_.Reap(name).IgnoreError();
   }
   *record.mutable_last_exit() = exit;
   const bool restart = ShouldRestart(record.spec().restart(), exit, record.restart_count(),

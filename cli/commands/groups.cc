@@ -104,7 +104,7 @@ absl::StatusOr<int> Up(Cli& cli, const std::string& file, bool wait, int timeout
     }
   }
   grpc::Status status = reader->Finish();
-  if (interrupt.signal() != 0) {
+  if (interrupt.signal() != 0 && !finished) {
     Cli::Error(absl::StrCat("interrupted: group \"", loaded->spec.name(),
                             "\" stays as far as it got; `meshctl up -f ", file,
                             "` finishes it, `meshctl down ", loaded->spec.name(), "` removes it"));

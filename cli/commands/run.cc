@@ -2,6 +2,7 @@
 // print its output until it ends and exit with its code; --rm removes it afterwards.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -168,14 +169,13 @@ absl::StatusOr<int> Run(Cli& cli, const RunFlags& f) {
   if (!status.ok()) {
     cli.Failed(status);
     // A container that was made but whose command could not start goes with --rm too.
-    if (f.rm && status.error_code() != grpc::StatusCode::INVALID_ARGUMENT &&
-        status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
-      remove();
-    }
+    if (f.rm && status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) remove();
     // As docker run: 127 when the command is not there, 126 when it cannot be run.
     const std::string& message = status.error_message();
-    if (message.find("(ENOENT)") != std::string::npos) return 127;
-    if (message.find("(EACCES)") != std::string::npos) return 126;
+    if (message.find(": exec \"") != std::string::npos) {
+      if (message.find("(ENOENT)") != std::string::npos) return 127;
+      if (message.find("(EACCES)") != std::string::npos) return 126;
+    }
     return kExitExecFailed;
   }
   if (f.detach) {
@@ -183,11 +183,12 @@ absl::StatusOr<int> Run(Cli& cli, const RunFlags& f) {
     return kExitOk;
   }
   // Ctrl-C and SIGTERM go on to the container (as docker run's signal proxy), whose end then
-  // ends the log stream.
-  OnInterrupt forward([&client, &name](int signal) {
+  // ends the log stream. A PID 1 without a handler ignores them: a second one kills it.
+  std::atomic<int> signals = 0;
+  OnInterrupt forward([&client, &name, &signals](int signal) {
     v1::KillContainerRequest kill;
     kill.set_name(name);
-    kill.set_signal(signal == SIGINT ? "SIGINT" : "SIGTERM");
+    kill.set_signal(++signals > 1 ? "SIGKILL" : signal == SIGINT ? "SIGINT" : "SIGTERM");
     v1::Container out;
     (void)client.containers().Kill(client.Context().get(), kill, &out);
   });

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -166,6 +167,15 @@ absl::Status ValidateSpec(const ContainerSpec& spec) {
     }
   }
   MESH_RETURN_IF_ERROR(ValidateUserNamespace(what, spec));
+  const bool user_namespace =
+      std::any_of(spec.namespaces.begin(), spec.namespaces.end(),
+                  [](const NamespaceSpec& ns) { return ns.type == NamespaceType::kUser; });
+  if (user_namespace && !spec.sysctls.empty()) {
+    // The child, root only in its own user namespace, may not write the sysctls of namespaces
+    // the host's user namespace owns (the network namespace it joins).
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": sysctls and a user namespace do not go together yet; drop one of them"));
+  }
   for (const auto& [name, value] : spec.sysctls) {
     MESH_RETURN_IF_ERROR(Annotate(ValidateSysctl(name, value).status(), what));
   }
@@ -242,30 +252,37 @@ absl::StatusOr<std::string> Runtime::Retire(const std::string& id, const Contain
   // The shim records the end and then exits: wait for that, so that nothing of the
   // container outlives its state.
   if (state != nullptr) {
-    if (absl::StatusOr<UniqueFd> shim = state->shim.Open(); shim.ok()) {
-      WaitReadable(shim->get(), absl::Seconds(10));
+    if (absl::StatusOr<UniqueFd> shim = state->shim.Open();
+        shim.ok() && !WaitReadable(shim->get(), absl::Seconds(10))) {
+      // A new shim must not start beside it (it would remove the new one's socket when it
+      // goes).
+      return absl::UnavailableError("its previous shim has not ended after 10 s; try again");
     }
   }
   const ContainerPaths paths = PathsOf(id);
-  // The cgroup parent and image the container was made with (the options may have changed).
-  std::string cgroup_parent = options_.cgroup_parent;
-  std::string image_id;
+  const MadeWith made = MadeWithOf(paths);
+  MESH_RETURN_IF_ERROR(DestroyContainerCgroup(made.cgroup_parent, id));
+  std::error_code ec;
+  std::filesystem::remove_all(paths.run_dir, ec);
+  if (ec) return mesh::ErrnoToStatus(ec.value(), absl::StrCat("remove ", Quote(paths.run_dir)));
+  return made.image_id;
+}
+
+Runtime::MadeWith Runtime::MadeWithOf(const ContainerPaths& paths) const {
+  // The options may have changed since: the container's own config says.
+  MadeWith made{.cgroup_parent = options_.cgroup_parent};
   if (absl::StatusOr<std::string> text = ReadFile(paths.image_id()); text.ok()) {
-    image_id = std::string(absl::StripAsciiWhitespace(*text));
+    made.image_id = std::string(absl::StripAsciiWhitespace(*text));
   }
   if (absl::StatusOr<std::string> text = ReadFile(paths.config()); text.ok()) {
     absl::StatusOr<ShimConfig> config =
         ShimConfigFromJson(nlohmann::json::parse(*text, nullptr, false));
     if (config.ok()) {
-      cgroup_parent = config->cgroup_parent;
-      image_id = config->spec.image;
+      made.cgroup_parent = config->cgroup_parent;
+      made.image_id = config->spec.image;
     }
   }
-  MESH_RETURN_IF_ERROR(DestroyContainerCgroup(cgroup_parent, id));
-  std::error_code ec;
-  std::filesystem::remove_all(paths.run_dir, ec);
-  if (ec) return mesh::ErrnoToStatus(ec.value(), absl::StrCat("remove ", Quote(paths.run_dir)));
-  return image_id;
+  return made;
 }
 
 absl::StatusOr<ContainerState> Runtime::Make(ContainerSpec requested, bool keep_data) {
@@ -352,7 +369,6 @@ absl::StatusOr<ContainerState> Runtime::Make(ContainerSpec requested, bool keep_
         images->RemoveUser(image_id, id).IgnoreError();
       });
     }
-    MESH_RETURN_IF_ERROR(WriteFileAtomically(paths.image_id(), image_id + "\n", 0600));
   }
   ShimConfig config{spec, paths, layers, options_.cgroup_parent};
   MESH_RETURN_IF_ERROR(
@@ -368,6 +384,13 @@ absl::StatusOr<ContainerState> Runtime::Make(ContainerSpec requested, bool keep_
   }
   MESH_ASSIGN_OR_RETURN(ContainerState state, ReadState(paths));
   undo.Commit();
+  // The image of the data, for a Delete after a reboot; written once the container stands, so
+  // that a failed make leaves the old one (whose in-use mark is still there) recorded.
+  if (!image_id.empty()) {
+    if (absl::Status s = WriteFileAtomically(paths.image_id(), image_id + "\n", 0600); !s.ok()) {
+      MESH_LOG(Warning) << what << ": " << s;
+    }
+  }
   if (options_.images != nullptr && !old_image_id.empty() && old_image_id != image_id) {
     options_.images->RemoveUser(old_image_id, spec.id).IgnoreError();
   }
@@ -530,6 +553,15 @@ absl::StatusOr<ExitStatus> Runtime::Exec(const std::string& id, const ExecSpec& 
       }
     }
   }
+}
+
+absl::Status Runtime::Reap(const std::string& id) {
+  const std::string what = absl::StrCat("reap container ", Quote(id));
+  MESH_ASSIGN_OR_RETURN(ContainerState state, State(id));
+  if (state.status != Status::kStopped) {
+    return absl::FailedPreconditionError(absl::StrCat(what, ": it is ", StatusName(state.status)));
+  }
+  return Annotate(DestroyContainerCgroup(MadeWithOf(PathsOf(id)).cgroup_parent, id), what);
 }
 
 absl::Status Runtime::Delete(const std::string& id, bool force) {

@@ -63,6 +63,9 @@ class Runtime {
   // The recorded state; a container whose shim vanished without recording an exit reads as
   // stopped with error "supervisor lost".
   absl::StatusOr<ContainerState> State(const std::string& id) const;
+  // For a container whose shim is gone ("supervisor lost"): kills what is left in its cgroup
+  // and removes the cgroup. Its state (stopped) and data stay, for Recreate or Delete.
+  absl::Status Reap(const std::string& id);
   // Every container id with runtime state or data on disk.
   std::vector<std::string> List() const;
   // Where an exec'd process's stdin/stdout/stderr go (borrowed fds; -1: /dev/null). With
@@ -101,6 +104,12 @@ class Runtime {
   // `state`, if any) to end, then removes its cgroup and run directory. The id of the image
   // it used ("" if unknown).
   absl::StatusOr<std::string> Retire(const std::string& id, const ContainerState* state);
+  // What container data at `paths` was made with: its cgroup parent and image id.
+  struct MadeWith {
+    std::string cgroup_parent;
+    std::string image_id;
+  };
+  MadeWith MadeWithOf(const ContainerPaths& paths) const;
 
   const RuntimeOptions options_;
 };

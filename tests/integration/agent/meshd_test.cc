@@ -563,7 +563,19 @@ TEST_F(MeshdTest, ASecondMeshdOnTheSameSocketRefusesAndTouchesNothing) {
 }
 
 TEST_F(MeshdTest, KilledShimIsReportedAsSupervisorLostAndCleanedUp) {
-  v1::Container c = MustCreate(Spec("victim", "exec sleep 1000", ""));
+  v1::Container c = MustCreate(Spec("victim", "echo run; exec sleep 1000", ""));
+  auto logs = [this] {
+    v1::LogsRequest request;
+    request.set_name("victim");
+    auto context = Ctx();
+    auto reader = meshd().containers().Logs(context.get(), request);
+    std::string text;
+    for (v1::LogEntry entry; reader->Read(&entry);) text += entry.data() + "\n";
+    reader->Finish();
+    return text;
+  };
+  // Its shim has logged the first run before it is killed.
+  ASSERT_TRUE(WaitFor_([&] { return logs() == "run\n"; }).ok()) << logs();
   ASSERT_GT(c.pid(), 0);
   absl::StatusOr<std::string> state = ReadFile("/run/mesh/containers/victim/state.json");
   ASSERT_TRUE(state.ok()) << state.status();
@@ -577,6 +589,12 @@ TEST_F(MeshdTest, KilledShimIsReportedAsSupervisorLostAndCleanedUp) {
   // Its init is gone too (killed with the cgroup).
   for (int i = 0; i < 100 && kill(c.pid(), 0) == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
   EXPECT_NE(kill(c.pid(), 0), 0) << "the container's init survived its shim";
+  // Its log (and writable layer) stay: started again, it adds to the same log.
+  v1::StartContainerRequest start;
+  start.set_name("victim");
+  v1::Container again;
+  ASSERT_TRUE(meshd().containers().Start(Ctx().get(), start, &again).ok());
+  ASSERT_TRUE(WaitFor_([&] { return logs() == "run\nrun\n"; }).ok()) << logs();
 }
 
 TEST_F(MeshdTest, ExitWhileMeshdIsDownIsRecordedAfterRestart) {
