@@ -15,4 +15,11 @@ absl::Status DestroyContainerCgroup(const std::string& parent, const std::string
   return cgroup->Destroy();
 }
 
+absl::Status DestroyCgroupParent(const std::string& parent) {
+  MESH_ASSIGN_OR_RETURN(std::unique_ptr<CgroupDriver> driver, HostCgroupDriver(parent));
+  MESH_ASSIGN_OR_RETURN(std::vector<std::string> ids, driver->List());
+  for (const std::string& id : ids) MESH_RETURN_IF_ERROR(DestroyContainerCgroup(parent, id));
+  return driver->RemoveParent();
+}
+
 }  // namespace mesh::runtime

@@ -17,4 +17,8 @@ absl::StatusOr<std::unique_ptr<CgroupDriver>> HostCgroupDriver(const std::string
 // Removes the container's cgroup (killing what is left in it); OK if there is none.
 absl::Status DestroyContainerCgroup(const std::string& parent, const std::string& id);
 
+// Removes every container cgroup under `parent` (killing what is left in them), then `parent`
+// itself; OK if there is none. For tests and tools that own a parent of their own.
+absl::Status DestroyCgroupParent(const std::string& parent);
+
 }  // namespace mesh::runtime

@@ -171,14 +171,7 @@ class MeshctlTest : public SandboxTest {
     meshd_.reset();
     // Containers outlive meshd: their cgroups go here (cgroups are not namespaced, so the
     // sandbox's end would leave them), then the parent meshd made.
-    if (!cgroup_parent_.empty()) {
-      if (auto driver = runtime::HostCgroupDriver(cgroup_parent_); driver.ok()) {
-        for (const std::string& name : (*driver)->List().value_or(std::vector<std::string>{})) {
-          runtime::DestroyContainerCgroup(cgroup_parent_, name).IgnoreError();
-        }
-        (*driver)->RemoveParent().IgnoreError();
-      }
-    }
+    if (!cgroup_parent_.empty()) runtime::DestroyCgroupParent(cgroup_parent_).IgnoreError();
     SandboxTest::TearDown();
   }
 

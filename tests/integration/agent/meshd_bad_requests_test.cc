@@ -147,12 +147,7 @@ class MeshdBadRequestsTest : public SandboxTest {
     meshd_.reset();
     // Containers outlive meshd: their cgroups go here (cgroups are not namespaced, so the
     // sandbox's end would leave them), then the parent meshd made.
-    if (auto driver = runtime::HostCgroupDriver(kCgroupParent); driver.ok()) {
-      for (const std::string& name : (*driver)->List().value_or(std::vector<std::string>{})) {
-        runtime::DestroyContainerCgroup(kCgroupParent, name).IgnoreError();
-      }
-      (*driver)->RemoveParent().IgnoreError();
-    }
+    runtime::DestroyCgroupParent(kCgroupParent).IgnoreError();
     SandboxTest::TearDown();
   }
   Meshd& meshd() { return *meshd_; }
