@@ -541,6 +541,18 @@ absl::Status ContainerController::Remove(const std::string& name, bool force) {
         absl::StrCat("container ", Q(name), " shares its network with ",
                      absl::StrJoin(sharing, ", "), "; remove those first"));
   }
+  entry->health_monitor.reset();
+  if (record.phase() == storev1::PHASE_READY && state.ok()) {
+    // Its end is told before its removal, as Docker does (`rm -f`: killed, then died), also
+    // when the exit watcher has not got to a run that ended just before.
+    if (state->status == runtime::Status::kRunning) {
+      MESH_RETURN_IF_ERROR(runtime_.Kill(name, SIGKILL));
+      state = runtime_.Wait(name, absl::Seconds(30));
+    }
+    if (state.ok() && state->status == runtime::Status::kStopped) {
+      RecordExit(*entry, name, record, *state);
+    }
+  }
   record.set_phase(storev1::PHASE_REMOVING);
   Save(*entry, record);
   {
@@ -549,7 +561,6 @@ absl::Status ContainerController::Remove(const std::string& name, bool force) {
     entry->restart_pending = false;
   }
   FaultPoint("container.remove.recorded");
-  entry->health_monitor.reset();
   if (absl::Status status = Teardown(name, record); !status.ok()) {
     // The record stays REMOVING: the next Remove, or meshd's next start, finishes the job.
     return absl::Status(status.code(), absl::StrCat("remove container ", Q(name), ": ",
@@ -946,8 +957,18 @@ void ContainerController::HandleExit(const std::string& name) {
   absl::StatusOr<runtime::ContainerState> state = runtime_.State(name);
   if (!state.ok() || state->status != runtime::Status::kStopped) return;
   entry.health_monitor.reset();
-  const v1::Exit exit = ExitOf(*state);
-  if (ExitRecorded(record, exit)) return;
+  if (!RecordExit(entry, name, record, *state)) return;
+  if (ShouldRestart(record.spec().restart(), record.last_exit(), record.restart_count(),
+                    record.stopped_by_user())) {
+    ScheduleRestart(entry, name, record, *state);
+  }
+}
+
+bool ContainerController::RecordExit(Entry& entry, const std::string& name,
+                                     storev1::ContainerRecord& record,
+                                     const runtime::ContainerState& state) {
+  const v1::Exit exit = ExitOf(state);
+  if (ExitRecorded(record, exit)) return false;
   if (exit.error() == "supervisor lost") {
     // Its shim is gone: whatever is left of the container goes too (TESTING.md #14).
     MESH_LOG(Warning) << "container " << Q(name) << ": supervisor lost; killing what is left";
@@ -955,8 +976,6 @@ void ContainerController::HandleExit(const std::string& name) {
     runtime_.Reap(name).IgnoreError();
   }
   *record.mutable_last_exit() = exit;
-  const bool restart = ShouldRestart(record.spec().restart(), exit, record.restart_count(),
-                                     record.stopped_by_user());
   Save(entry, record);
   Publish(v1::Event::KIND_CONTAINER_DIED, name, record,
           {{"exit_code", absl::StrCat(exit.code())},
@@ -965,7 +984,7 @@ void ContainerController::HandleExit(const std::string& name) {
            {"error", exit.error()}});
   MESH_LOG(Info) << "container " << Q(name) << " ended: code " << exit.code()
                  << (exit.error().empty() ? "" : " (" + exit.error() + ")");
-  if (restart) ScheduleRestart(entry, name, record, *state);
+  return true;
 }
 
 void ContainerController::ScheduleRestart(Entry& entry, const std::string& name,

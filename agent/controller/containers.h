@@ -141,6 +141,10 @@ class ContainerController {
   void RunHealthChecks(std::shared_ptr<Entry> entry, std::string name, int stop_fd);
   // The shim of `name` ended: record the exit and apply the restart policy.
   void HandleExit(const std::string& name);
+  // Records the end of a stopped container's run once: last_exit saved into `record` and the
+  // store, the died event published. False when this run's end was recorded already.
+  bool RecordExit(Entry& entry, const std::string& name, storev1::ContainerRecord& record,
+                  const runtime::ContainerState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.op_mu);
   void Restart(const std::string& name, uint64_t generation);
   // Posts a Restart after the back-off (entry.op_mu held); `state`: the run that ended.
   void ScheduleRestart(Entry& entry, const std::string& name,

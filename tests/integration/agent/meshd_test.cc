@@ -752,8 +752,11 @@ TEST_F(MeshdTest, HealthCheckGoesHealthyThenUnhealthyWithEvents) {
 }
 
 TEST_F(MeshdTest, EventsStreamTellsTheLifecycle) {
+  // From a second back: what happens before the stream is subscribed is replayed.
+  v1::EventsRequest request;
+  request.mutable_since()->set_seconds(absl::ToUnixSeconds(absl::Now()) - 1);
   auto context = Ctx(absl::Seconds(30));
-  auto events = meshd().system().Events(context.get(), v1::EventsRequest());
+  auto events = meshd().system().Events(context.get(), request);
   CreateNetwork("front", "10.88.1.0/24");
   MustCreate(Spec("brief", "exit 4"));
   ASSERT_TRUE(WaitFor("brief", [](const v1::Container& x) {
@@ -774,6 +777,35 @@ TEST_F(MeshdTest, EventsStreamTellsTheLifecycle) {
                          v1::Event::KIND_NETWORK_CREATED, v1::Event::KIND_CONTAINER_CREATED,
                          v1::Event::KIND_CONTAINER_STARTED, v1::Event::KIND_CONTAINER_DIED,
                          v1::Event::KIND_CONTAINER_REMOVED));
+  context->TryCancel();
+}
+
+TEST_F(MeshdTest, ForcedRemovalOfARunningContainerTellsItsDeathFirst) {
+  CreateNetwork("front", "10.88.1.0/24");
+  MustCreate(Spec("long", "exec sleep 1000"));
+  ASSERT_TRUE(WaitFor("long", [](const v1::Container& x) {
+                return x.state() == v1::CONTAINER_STATE_RUNNING;
+              }).ok());
+  v1::EventsRequest request;
+  request.mutable_since()->set_seconds(absl::ToUnixSeconds(absl::Now()));
+  request.add_kinds(v1::Event::KIND_CONTAINER_DIED);
+  request.add_kinds(v1::Event::KIND_CONTAINER_REMOVED);
+  request.add_kinds(v1::Event::KIND_CONTAINER_RESTARTING);
+  auto context = Ctx(absl::Seconds(30));
+  auto events = meshd().system().Events(context.get(), request);
+  v1::RemoveContainerRequest remove;
+  remove.set_name("long");
+  remove.set_force(true);
+  v1::RemoveContainerResponse removed;
+  ASSERT_TRUE(meshd().containers().Remove(Ctx().get(), remove, &removed).ok());
+  std::vector<v1::Event> seen(2);
+  ASSERT_TRUE(events->Read(&seen[0]));
+  ASSERT_TRUE(events->Read(&seen[1]));
+  EXPECT_EQ(seen[0].kind(), v1::Event::KIND_CONTAINER_DIED);
+  EXPECT_EQ(seen[0].object(), "long");
+  EXPECT_EQ(seen[0].attributes().at("exit_code"), "137");
+  EXPECT_EQ(seen[0].attributes().at("signal"), "SIGKILL");
+  EXPECT_EQ(seen[1].kind(), v1::Event::KIND_CONTAINER_REMOVED);
   context->TryCancel();
 }
 
