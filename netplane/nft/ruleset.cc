@@ -40,6 +40,13 @@ std::vector<Expr> DaddrIsLocal() {
           Cmp{NFT_REG_1, NFT_CMP_EQ, U32(RTN_LOCAL)}};
 }
 
+// `fib daddr . iif type != local`: the destination is not an address of the link the packet
+// came in on (the lookup with NFTA_FIB_F_IIF answers RTN_LOCAL only for that link's own).
+std::vector<Expr> DaddrIsNotOnTheInputLink() {
+  return {Fib{NFTA_FIB_F_DADDR | NFTA_FIB_F_IIF, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1},
+          Cmp{NFT_REG_1, NFT_CMP_NEQ, U32(RTN_LOCAL)}};
+}
+
 // `ip saddr @set`: 4 bytes at offset 12 of the IPv4 header.
 std::vector<Expr> SaddrIn(absl::string_view set) {
   return {PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1},
@@ -102,6 +109,8 @@ void AddChains(Transaction& txn) {
   };
   chain(kForwardChain, ChainType::kFilter, Hook::kForward, kForwardPriority,
         "isolation between mesh networks");
+  chain(kInputChain, ChainType::kFilter, Hook::kInput, kForwardPriority,
+        "internal networks reach only their gateway");
   chain(kPreroutingChain, ChainType::kNat, Hook::kPrerouting, kDstNatPriority,
         "published ports, from outside and from containers");
   chain(kOutputChain, ChainType::kNat, Hook::kOutput, kDstNatPriority,
@@ -110,13 +119,6 @@ void AddChains(Transaction& txn) {
         "outbound NAT and hairpin");
 
   RuleList rules(txn);
-  rules.Add(
-      kForwardChain,
-      {CtHasBits(NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED)),
-       Accept()},
-      "replies and related traffic");
-  rules.Add(kForwardChain, {CtHasBits(NFT_CT_STATUS, IPS_DST_NAT), Accept()},
-            "published ports, hairpin included");
   // nft cannot compare two packet fields with each other (`iifname != oifname`); a
   // concatenated set of "br" . "br" says "in and out of the same mesh bridge". With
   // br_netfilter, frames bridged between two ports of one bridge pass here too.
@@ -125,14 +127,30 @@ void AddChains(Transaction& txn) {
               Lookup{NFT_REG_1, kSameNetworkSet, std::nullopt, false}},
              Accept()},
             "inside one network");
+  // Before the accepts of replies and DNAT (NOTES.md's reference has them after): a container
+  // of an internal network must not reach a port published by another network's container
+  // through a host address, nor be reached through a port published on its own network.
   rules.Add(kForwardChain, {IfnameIn(NFT_META_IIFNAME, kInternalSet), Drop()},
             "internal networks have no way out");
   rules.Add(kForwardChain, {IfnameIn(NFT_META_OIFNAME, kInternalSet), Drop()},
             "internal networks have no way in");
   rules.Add(
       kForwardChain,
+      {CtHasBits(NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED)),
+       Accept()},
+      "replies and related traffic");
+  rules.Add(kForwardChain, {CtHasBits(NFT_CT_STATUS, IPS_DST_NAT), Accept()},
+            "published ports, hairpin included");
+  rules.Add(
+      kForwardChain,
       {IfnameIn(NFT_META_IIFNAME, kBridgesSet), IfnameIn(NFT_META_OIFNAME, kBridgesSet), Drop()},
       "networks are isolated from each other");
+
+  // The host's own services: an internal network's containers reach the gateway address on
+  // their bridge (and replies to the host's connections, which come to it), nothing else.
+  rules.Add(kInputChain,
+            {IfnameIn(NFT_META_IIFNAME, kInternalSet), DaddrIsNotOnTheInputLink(), Drop()},
+            "internal networks reach only their gateway");
 
   // Ports bound to one host address first: a miss in a map lookup ends the rule (NFT_BREAK),
   // and the generic map gets its turn.

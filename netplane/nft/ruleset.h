@@ -15,6 +15,7 @@
 //     map published4_bound { type ipv4_addr . inet_proto . inet_service
 //                            : ipv4_addr . inet_service; }  ports bound to one host address
 //     chain forward     (filter, priority filter)  isolation between networks
+//     chain input       (filter, priority filter)  internal networks reach only their gateway
 //     chain prerouting  (nat, priority dstnat)     published ports, from outside
 //     chain output      (nat, priority -100)       published ports, from the host itself
 //     chain postrouting (nat, priority srcnat)     outbound NAT and hairpin
@@ -50,6 +51,7 @@ inline constexpr Family kFamily = Family::kInet;
 inline constexpr char kTableName[] = "mesh";
 
 inline constexpr char kForwardChain[] = "forward";
+inline constexpr char kInputChain[] = "input";
 inline constexpr char kPreroutingChain[] = "prerouting";
 inline constexpr char kOutputChain[] = "output";
 inline constexpr char kPostroutingChain[] = "postrouting";
@@ -66,7 +68,7 @@ inline constexpr Family kBridgeFamily = Family::kBridge;
 inline constexpr char kRetiredSet[] = "retired";
 
 // ---- Hook priorities (what nft calls them) ----
-// forward, "priority filter": NF_IP_PRI_FILTER. Other tables' filter chains at the same
+// forward and input, "priority filter": NF_IP_PRI_FILTER. Other tables' filter chains at the same
 // priority run in registration order; a drop in any base chain is final, an accept is not.
 inline constexpr int32_t kForwardPriority = 0;
 // prerouting and output, "priority dstnat": NF_IP_PRI_NAT_DST, where the kernel expects DNAT.

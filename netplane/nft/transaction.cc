@@ -131,7 +131,8 @@ std::string FibToString(const Fib& fib) {
                              : fib.result == NFT_FIB_RESULT_OIFNAME  ? "oifname"
                              : fib.result == NFT_FIB_RESULT_ADDRTYPE ? "type"
                                                                      : "unknown";
-  return absl::StrCat("[ fib ", absl::StrJoin(flags, " "), " ", result, " => reg ", fib.dreg, " ]");
+  return absl::StrCat("[ fib ", absl::StrJoin(flags, " . "), " ", result, " => reg ", fib.dreg,
+                      " ]");
 }
 
 std::string CommentSuffix(absl::string_view comment) {

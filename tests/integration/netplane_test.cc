@@ -244,9 +244,13 @@ TEST_F(NetplaneTest, NetworksAreIsolatedAndInternalHasNoWayOut) {
   MustCreate({.name = "front"});
   MustCreate({.name = "back"});
   MustCreate({.name = "iso", .internal = true});
-  AttachResult f = MustAttach("cf", "front");
+  AttachResult f = MustAttach(
+      "cf", "front",
+      {PortMapping{.protocol = Protocol::kTcp, .host_port = 8080, .container_port = 80}});
   AttachResult b = MustAttach("cb", "back");
-  AttachResult i = MustAttach("ci", "iso");
+  AttachResult i = MustAttach(
+      "ci", "iso",
+      {PortMapping{.protocol = Protocol::kTcp, .host_port = 8081, .container_port = 80}});
   EXPECT_FALSE(Ping(In("cf"), b.address.ToString()));
   EXPECT_FALSE(Ping(In("cb"), f.address.ToString()));
   EXPECT_FALSE(Ping(In("ci"), f.address.ToString()));
@@ -255,6 +259,26 @@ TEST_F(NetplaneTest, NetworksAreIsolatedAndInternalHasNoWayOut) {
   EXPECT_TRUE(Reaches(In("cb"), Sandbox::kWanAddress));
   EXPECT_FALSE(Ping(In("ci"), Sandbox::kWanAddress));
   EXPECT_TRUE(Reaches(In("ci"), i.gateway.ToString()));  // its own gateway only
+  // The host's other addresses are not its gateway.
+  EXPECT_FALSE(Ping(In("ci"), Sandbox::kHostAddress));
+  EXPECT_FALSE(Ping(In("ci"), f.gateway.ToString()));
+  // The host still reaches it (the replies come to the gateway address).
+  EXPECT_TRUE(Reaches(Sandbox::Ns::kHost, i.address.ToString()));
+  // Published ports: front's answers from wan, but not from the internal network through any
+  // host address; the one published on the internal network has no way in.
+  ChildProcess front_web = TcpBanner(In("cf"), 80, "front-web");
+  ChildProcess iso_web = TcpBanner(In("ci"), 80, "iso-web");
+  ASSERT_TRUE(sandbox().WaitForPort(In("cf"), f.address.ToString(), 80).ok());
+  ASSERT_TRUE(sandbox().WaitForPort(In("ci"), i.address.ToString(), 80).ok());
+  auto from_wan = TcpRead(Sandbox::Ns::kWan, Sandbox::kHostAddress, 8080);
+  ASSERT_TRUE(from_wan.ok()) << from_wan.status();
+  EXPECT_EQ(*from_wan, "front-web\n");
+  EXPECT_FALSE(TcpRead(In("ci"), i.gateway.ToString(), 8080).ok());
+  EXPECT_FALSE(TcpRead(In("ci"), Sandbox::kHostAddress, 8080).ok());
+  EXPECT_FALSE(TcpRead(Sandbox::Ns::kWan, Sandbox::kHostAddress, 8081).ok());
+  auto inside = TcpRead(In("ci"), i.address.ToString(), 80);
+  ASSERT_TRUE(inside.ok()) << inside.status();
+  EXPECT_EQ(*inside, "iso-web\n");
 }
 
 TEST_F(NetplaneTest, NothingLeftAfterTeardownAndRuleCountIsConstant) {

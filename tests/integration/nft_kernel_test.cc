@@ -116,12 +116,19 @@ constexpr char kSampleRuleset[] =
     "\tchain forward {\n"
     "\t\tcomment \"isolation between mesh networks\"\n"
     "\t\ttype filter hook forward priority filter; policy accept;\n"
-    "\t\tct state established,related accept comment \"replies and related traffic\"\n"
-    "\t\tct status dnat accept comment \"published ports, hairpin included\"\n"
     "\t\tiifname . oifname @same_network accept comment \"inside one network\"\n"
     "\t\tiifname @internal drop comment \"internal networks have no way out\"\n"
     "\t\toifname @internal drop comment \"internal networks have no way in\"\n"
+    "\t\tct state established,related accept comment \"replies and related traffic\"\n"
+    "\t\tct status dnat accept comment \"published ports, hairpin included\"\n"
     "\t\tiifname @bridges oifname @bridges drop comment \"networks are isolated from each other\"\n"
+    "\t}\n"
+    "\n"
+    "\tchain input {\n"
+    "\t\tcomment \"internal networks reach only their gateway\"\n"
+    "\t\ttype filter hook input priority filter; policy accept;\n"
+    "\t\tiifname @internal fib daddr . iif type != local drop comment \"internal networks reach "
+    "only their gateway\"\n"
     "\t}\n"
     "\n"
     "\tchain prerouting {\n"
@@ -402,7 +409,7 @@ TEST_F(NftKernelTest, WithoutCapNetAdminIsPermissionDenied) {
   thread.join();
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(status.message(),
-            "nftables: apply a transaction of 41 commands: Operation not permitted (EPERM); "
+            "nftables: apply a transaction of 43 commands: Operation not permitted (EPERM); "
             "changing nftables needs CAP_NET_ADMIN");
   EXPECT_EQ(Ruleset(), "");
   Apply(FullRebuild(sample::State()));  // the same socket still works for a capable thread

@@ -105,8 +105,8 @@ TEST(BatchTest, FramingTypesFlagsAndSequenceNumbers) {
   for (size_t i = 1; i + 1 < m.size(); ++i) {
     types.push_back(m[i].type);
     EXPECT_EQ(m[i].seq, 1000 + i) << i;
-    // `inet mesh` first (31 commands), then `bridge mesh`.
-    EXPECT_EQ(m[i].family, i <= 31 ? NFPROTO_INET : NFPROTO_BRIDGE) << i;
+    // `inet mesh` first (33 commands), then `bridge mesh`.
+    EXPECT_EQ(m[i].family, i <= 33 ? NFPROTO_INET : NFPROTO_BRIDGE) << i;
     // Every command is answered, so errors can be matched to it.
     EXPECT_TRUE(m[i].flags & NLM_F_ACK) << i;
     EXPECT_TRUE(m[i].flags & NLM_F_REQUEST) << i;
@@ -114,8 +114,8 @@ TEST(BatchTest, FramingTypesFlagsAndSequenceNumbers) {
   std::vector<uint16_t> want = {Nft(NFT_MSG_NEWTABLE), Nft(NFT_MSG_DELTABLE),
                                 Nft(NFT_MSG_NEWTABLE)};
   want.insert(want.end(), 6, Nft(NFT_MSG_NEWSET));
-  want.insert(want.end(), 4, Nft(NFT_MSG_NEWCHAIN));
-  want.insert(want.end(), 12, Nft(NFT_MSG_NEWRULE));
+  want.insert(want.end(), 5, Nft(NFT_MSG_NEWCHAIN));
+  want.insert(want.end(), 13, Nft(NFT_MSG_NEWRULE));
   want.insert(want.end(), 6, Nft(NFT_MSG_NEWSETELEM));
   want.insert(want.end(), {Nft(NFT_MSG_NEWTABLE), Nft(NFT_MSG_DELTABLE), Nft(NFT_MSG_NEWTABLE),
                            Nft(NFT_MSG_NEWSET)});
@@ -145,16 +145,19 @@ TEST(BatchTest, FramingTypesFlagsAndSequenceNumbers) {
 // published4_bound's rule in output, rule by rule.
 const char* const kNftReferenceRules[] = {
     // forward
-    "[ ct load state => reg 1 ] [ bitwise reg 1 = ( reg 1 & 0x00000006 ) ^ 0x00000000 ] "
-    "[ cmp neq reg 1 0x00000000 ] [ immediate reg 0 accept ]",
-    "[ ct load status => reg 1 ] [ bitwise reg 1 = ( reg 1 & 0x00000020 ) ^ 0x00000000 ] "
-    "[ cmp neq reg 1 0x00000000 ] [ immediate reg 0 accept ]",
     "[ meta load iifname => reg 1 ] [ meta load oifname => reg 2 ] "
     "[ lookup reg 1 set same_network ] [ immediate reg 0 accept ]",
     "[ meta load iifname => reg 1 ] [ lookup reg 1 set internal ] [ immediate reg 0 drop ]",
     "[ meta load oifname => reg 1 ] [ lookup reg 1 set internal ] [ immediate reg 0 drop ]",
+    "[ ct load state => reg 1 ] [ bitwise reg 1 = ( reg 1 & 0x00000006 ) ^ 0x00000000 ] "
+    "[ cmp neq reg 1 0x00000000 ] [ immediate reg 0 accept ]",
+    "[ ct load status => reg 1 ] [ bitwise reg 1 = ( reg 1 & 0x00000020 ) ^ 0x00000000 ] "
+    "[ cmp neq reg 1 0x00000000 ] [ immediate reg 0 accept ]",
     "[ meta load iifname => reg 1 ] [ lookup reg 1 set bridges ] [ meta load oifname => reg 1 ] "
     "[ lookup reg 1 set bridges ] [ immediate reg 0 drop ]",
+    // input
+    "[ meta load iifname => reg 1 ] [ lookup reg 1 set internal ] "
+    "[ fib daddr . iif type => reg 1 ] [ cmp neq reg 1 0x00000002 ] [ immediate reg 0 drop ]",
     // prerouting
     "[ fib daddr type => reg 1 ] [ cmp eq reg 1 0x00000002 ] [ meta load nfproto => reg 1 ] "
     "[ cmp eq reg 1 0x00000002 ] [ payload load 4b @ network header + 16 => reg 1 ] "
@@ -229,8 +232,8 @@ TEST(BatchTest, RulesAreTheExpressionsNftGenerates) {
   // ExprToString (used by Transaction::ToString and the fake's dump) agrees with libnftnl.
   EXPECT_EQ(ours, parsed);
   EXPECT_THAT(chains, ElementsAre("forward", "forward", "forward", "forward", "forward", "forward",
-                                  "prerouting", "prerouting", "output", "output", "postrouting",
-                                  "postrouting", "prerouting", "forward", "output"));
+                                  "input", "prerouting", "prerouting", "output", "output",
+                                  "postrouting", "postrouting", "prerouting", "forward", "output"));
 }
 
 TEST(BatchTest, SetsAreDeclaredAsNftDeclaresThem) {

@@ -53,16 +53,6 @@ constexpr char kSampleDump[] = R"(table inet mesh
     "mbr-lab" . "mbr-lab" comment "lab"
   chain forward { type filter hook forward priority 0; policy accept }
     comment "isolation between mesh networks"
-    rule comment "replies and related traffic"
-      [ ct load state => reg 1 ]
-      [ bitwise reg 1 = ( reg 1 & 0x00000006 ) ^ 0x00000000 ]
-      [ cmp neq reg 1 0x00000000 ]
-      [ immediate reg 0 accept ]
-    rule comment "published ports, hairpin included"
-      [ ct load status => reg 1 ]
-      [ bitwise reg 1 = ( reg 1 & 0x00000020 ) ^ 0x00000000 ]
-      [ cmp neq reg 1 0x00000000 ]
-      [ immediate reg 0 accept ]
     rule comment "inside one network"
       [ meta load iifname => reg 1 ]
       [ meta load oifname => reg 2 ]
@@ -76,11 +66,29 @@ constexpr char kSampleDump[] = R"(table inet mesh
       [ meta load oifname => reg 1 ]
       [ lookup reg 1 set internal ]
       [ immediate reg 0 drop ]
+    rule comment "replies and related traffic"
+      [ ct load state => reg 1 ]
+      [ bitwise reg 1 = ( reg 1 & 0x00000006 ) ^ 0x00000000 ]
+      [ cmp neq reg 1 0x00000000 ]
+      [ immediate reg 0 accept ]
+    rule comment "published ports, hairpin included"
+      [ ct load status => reg 1 ]
+      [ bitwise reg 1 = ( reg 1 & 0x00000020 ) ^ 0x00000000 ]
+      [ cmp neq reg 1 0x00000000 ]
+      [ immediate reg 0 accept ]
     rule comment "networks are isolated from each other"
       [ meta load iifname => reg 1 ]
       [ lookup reg 1 set bridges ]
       [ meta load oifname => reg 1 ]
       [ lookup reg 1 set bridges ]
+      [ immediate reg 0 drop ]
+  chain input { type filter hook input priority 0; policy accept }
+    comment "internal networks reach only their gateway"
+    rule comment "internal networks reach only their gateway"
+      [ meta load iifname => reg 1 ]
+      [ lookup reg 1 set internal ]
+      [ fib daddr . iif type => reg 1 ]
+      [ cmp neq reg 1 0x00000002 ]
       [ immediate reg 0 drop ]
   chain output { type nat hook output priority -100; policy accept }
     comment "published ports, from the host itself"
@@ -167,7 +175,7 @@ table bridge mesh
 
 TEST_F(FakeNftTableTest, FullRebuildDump) {
   EXPECT_EQ(nft_.Dump(), kSampleDump);
-  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 12u);
+  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 13u);
   EXPECT_EQ(Count(kBridgesSet), 2u);
   EXPECT_EQ(Count(kSameNetworkSet), 2u);
   EXPECT_EQ(Count(kInternalSet), 1u);
@@ -345,10 +353,10 @@ TEST_F(FakeNftTableTest, FlushAndDeleteRules) {
   std::vector<Rule> rules = nft_.GetRules(kInet, kTableName, kForwardChain);
   Rule victim = rules.at(1);
   ASSERT_TRUE(nft_.Apply(Transaction().Delete(victim)).ok());
-  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 11u);
+  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 12u);
   ASSERT_TRUE(
       nft_.Apply(Transaction().Flush(Chain{kInet, kTableName, kForwardChain, {}, ""})).ok());
-  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 6u);
+  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 7u);
   ASSERT_TRUE(
       nft_.Apply(Transaction().Flush(Set{kInet, kTableName, kBridgesSet, {}, {}, false, ""})).ok());
   EXPECT_EQ(Count(kBridgesSet), 0u);
@@ -358,8 +366,8 @@ TEST(FakeNftTableScaleTest, RuleCountIsTheSameForOneAndFiftyNetworksAndPorts) {
   FakeNftTable one, fifty;
   ASSERT_TRUE(one.Apply(FullRebuild(sample::Scaled(1))).ok());
   ASSERT_TRUE(fifty.Apply(FullRebuild(sample::Scaled(50))).ok());
-  EXPECT_EQ(one.RuleCount(kInet, kTableName), 12u);
-  EXPECT_EQ(fifty.RuleCount(kInet, kTableName), 12u);
+  EXPECT_EQ(one.RuleCount(kInet, kTableName), 13u);
+  EXPECT_EQ(fifty.RuleCount(kInet, kTableName), 13u);
   EXPECT_THAT(fifty.ElementCount(kInet, kTableName, kBridgesSet), Optional(50u));
   EXPECT_THAT(fifty.ElementCount(kInet, kTableName, kNatSubnetsSet), Optional(100u));
   EXPECT_THAT(fifty.ElementCount(kInet, kTableName, kPublishedMap), Optional(50u));
@@ -369,7 +377,7 @@ TEST(FakeNftTableScaleTest, RuleCountIsTheSameForOneAndFiftyNetworksAndPorts) {
     ASSERT_TRUE(one.Apply(AddNetwork(s.networks[i])).ok()) << i;
     ASSERT_TRUE(one.Apply(AddPort(s.ports[i])).ok()) << i;
   }
-  EXPECT_EQ(one.RuleCount(kInet, kTableName), 12u);
+  EXPECT_EQ(one.RuleCount(kInet, kTableName), 13u);
   EXPECT_EQ(one.Dump(), fifty.Dump());
 }
 
