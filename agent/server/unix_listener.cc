@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/errno_status.h"
+#include "base/file_lock.h"
 #include "base/log.h"
 
 namespace mesh::agent {
@@ -87,6 +88,15 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Open(const Options& 
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(options.path).parent_path(), ec);
   if (ec) return absl::InternalError(absl::StrCat(what, ": create its directory: ", ec.message()));
+  // The lock closes the race of two meshd starting at once, which could both find the socket
+  // stale, and each unlink the other's (both would then serve, and run recovery side by side).
+  absl::StatusOr<UniqueFd> lock = TryLockFile(options.path + ".lock");
+  if (absl::IsFailedPrecondition(lock.status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": another meshd is serving there or starting (",
+                     lock.status().message(), "); stop it first"));
+  }
+  if (!lock.ok()) return mesh::Annotate(lock.status(), what);
   struct stat st;
   if (lstat(options.path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -126,12 +136,13 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Open(const Options& 
     return s;
   }
   return std::unique_ptr<UnixListener>(
-      new UnixListener(options, std::move(sock), gid, std::move(stop)));
+      new UnixListener(options, *std::move(lock), std::move(sock), gid, std::move(stop)));
 }
 
-UnixListener::UnixListener(Options options, UniqueFd socket, std::optional<gid_t> gid,
-                           UniqueFd stop)
+UnixListener::UnixListener(Options options, UniqueFd lock, UniqueFd socket,
+                           std::optional<gid_t> gid, UniqueFd stop)
     : options_(std::move(options)),
+      lock_(std::move(lock)),
       socket_(std::move(socket)),
       allowed_gid_(gid),
       stop_(std::move(stop)) {}
@@ -140,7 +151,7 @@ UnixListener::~UnixListener() {
   uint64_t one = 1;
   (void)!write(stop_.get(), &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
-  unlink(options_.path.c_str());
+  unlink(options_.path.c_str());  // before lock_ closes: the next meshd finds no stale file
 }
 
 void UnixListener::Serve(grpc::Server* server) {

@@ -10,7 +10,9 @@
 //   supplementary group at connect time (SO_PEERCRED, SO_PEERGROUPS; no /proc lookup, so no
 //   race with pid reuse). Others are logged and the connection is closed at once.
 // - A stale socket file at the path (nobody listening) is replaced; a live one is refused
-//   (another meshd runs) with FAILED_PRECONDITION.
+//   (another meshd runs) with FAILED_PRECONDITION. The listener holds an flock on
+//   `<path>.lock` (left in place, never unlinked) while it lives, so two meshd starting at
+//   once cannot both take the path; the second is refused the same way.
 
 #include <sys/types.h>
 
@@ -66,10 +68,12 @@ class UnixListener {
   int refused() const { return refused_.load(); }
 
  private:
-  UnixListener(Options options, UniqueFd socket, std::optional<gid_t> gid, UniqueFd stop);
+  UnixListener(Options options, UniqueFd lock, UniqueFd socket, std::optional<gid_t> gid,
+               UniqueFd stop);
   void Run(grpc::Server* server);
 
   const Options options_;
+  UniqueFd lock_;  // flock on <path>.lock
   UniqueFd socket_;
   const std::optional<gid_t> allowed_gid_;
   UniqueFd stop_;  // eventfd: wakes the accept loop to stop

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "base/atomic_file.h"
 #include "base/errno_status.h"
+#include "base/file_lock.h"
 #include "base/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "runtime/image/archive_reader.h"
@@ -189,19 +189,15 @@ absl::StatusOr<std::unique_ptr<ImageStore>> ImageStore::Open(std::string root,
   if (::chmod(root.c_str(), 0700) != 0) {
     return mesh::ErrnoToStatus(errno, absl::StrCat("chmod image store ", Quote(root)));
   }
-  std::string lock_path = root + "/.lock";
-  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!lock) return mesh::ErrnoToStatus(errno, absl::StrCat("open ", Quote(lock_path)));
-  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("image store ", Quote(root),
-                       " is already open (by another process or another ImageStore here); "
-                       "only one may use it at a time"));
-    }
-    return mesh::ErrnoToStatus(errno, absl::StrCat("lock ", Quote(lock_path)));
+  absl::StatusOr<UniqueFd> lock = TryLockFile(root + "/.lock");
+  if (absl::IsFailedPrecondition(lock.status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("image store ", Quote(root),
+                     " is already open (by another process or another ImageStore here); "
+                     "only one may use it at a time"));
   }
-  std::unique_ptr<ImageStore> store(new ImageStore(root, std::move(options), std::move(lock)));
+  if (!lock.ok()) return lock.status();
+  std::unique_ptr<ImageStore> store(new ImageStore(root, std::move(options), *std::move(lock)));
   MESH_RETURN_IF_ERROR(
       mesh::Annotate(store->Load(), absl::StrCat("open image store ", Quote(root))));
   return store;

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/api/version.h"
 #include "agent/server/unix_listener.h"
+#include "base/file_lock.h"
 #include "base/unique_fd.h"
 #include "gtest/gtest.h"
 #include "mesh/v1/system.grpc.pb.h"
@@ -92,6 +93,7 @@ class ListenerTest : public ::mesh::testing::SandboxTest {
   void TearDown() override {
     listener_.reset();
     if (server_) server_->Shutdown();
+    unlink(absl::StrCat(kSocket, ".lock").c_str());
     rmdir("/run/mesh-test-listener");
     SandboxTest::TearDown();
   }
@@ -159,6 +161,40 @@ TEST_F(ListenerTest, StaleSocketIsReplacedLiveOneIsNot) {
   listener_.reset();
   struct stat st;
   EXPECT_NE(stat(kSocket, &st), 0) << "the socket file outlived its listener";
+}
+
+TEST_F(ListenerTest, AStartingMeshdHoldsThePathBeforeItsSocketExists) {
+  // Two meshd starting at once both find a stale socket: the lock lets only one replace it.
+  ASSERT_EQ(mkdir("/run/mesh-test-listener", 0755) == 0 || errno == EEXIST, true);
+  {
+    UniqueFd stale(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, kSocket);
+    ASSERT_EQ(bind(stale.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  }
+  struct stat before;
+  ASSERT_EQ(lstat(kSocket, &before), 0);
+  {
+    absl::StatusOr<UniqueFd> starting = TryLockFile(absl::StrCat(kSocket, ".lock"));
+    ASSERT_TRUE(starting.ok()) << starting.status();
+    auto second = UnixListener::Open({.path = kSocket});
+    EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(std::string(second.status().message())
+                  .find("another meshd is serving there or "
+                        "starting"),
+              std::string::npos)
+        << second.status();
+    struct stat after;
+    ASSERT_EQ(lstat(kSocket, &after), 0) << "the refused listener removed the socket file";
+    EXPECT_EQ(after.st_ino, before.st_ino);
+  }
+  // Once the lock is free, the stale socket is replaced.
+  auto listener = UnixListener::Open({.path = kSocket});
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  listener_ = *std::move(listener);
+  listener_->Serve(server_.get());
+  EXPECT_TRUE(HealthCheckServes(absl::StrCat("unix:", kSocket)));
 }
 
 }  // namespace
