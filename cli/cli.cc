@@ -3,6 +3,9 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/quote.h"
+#include "base/suggest.h"
 
 namespace mesh::cli {
 
@@ -119,6 +122,46 @@ absl::StatusOr<int> InspectEach(Cli& cli, const std::vector<std::string>& names,
       "%s",
       RenderList(list, cli.format() == Format::kYaml ? Format::kYaml : Format::kJson).c_str());
   return kExitOk;
+}
+
+std::optional<std::string> UnknownCommandMessage(const CLI::App& app) {
+  // The deepest command the parse got into.
+  const CLI::App* at = &app;
+  std::string path = app.get_name();
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    for (const CLI::App* sub : at->get_subcommands({})) {
+      if (sub->parsed()) {
+        at = sub;
+        absl::StrAppend(&path, " ", sub->get_name());
+        deeper = true;
+        break;
+      }
+    }
+  }
+  const std::vector<const CLI::App*> subs = at->get_subcommands({});
+  // With fallthrough, a word no command takes may land at any level: all of them.
+  const std::vector<std::string> rest = app.remaining(/*recurse=*/true);
+  if (subs.empty()) return std::nullopt;
+  std::vector<std::string> names;
+  for (const CLI::App* sub : subs) {
+    names.push_back(sub->get_name());
+    for (const std::string& alias : sub->get_aliases()) names.push_back(alias);
+  }
+  if (rest.empty() && at != &app && at->get_require_subcommand_min() > 0) {
+    std::vector<std::string> commands;
+    for (const CLI::App* sub : subs) commands.push_back(sub->get_name());
+    return absl::StrCat(path, ": a command is needed: ", absl::StrJoin(commands, ", "), "\nRun '",
+                        path, " --help' for more.");
+  }
+  if (rest.empty() || rest.front().empty() || rest.front()[0] == '-') return std::nullopt;
+  std::string message =
+      absl::StrCat(path, ": ", mesh::Quote(rest.front()), " is not a ", path, " command");
+  if (std::optional<std::string> near = mesh::ClosestMatch(rest.front(), names)) {
+    absl::StrAppend(&message, "; did you mean ", mesh::Quote(*near), "?");
+  }
+  absl::StrAppend(&message, "\nRun '", path, " --help' for the commands.");
+  return message;
 }
 
 }  // namespace mesh::cli

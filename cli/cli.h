@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -77,6 +78,11 @@ Getter ImageGetter();
 // (YAML with -o yaml). `kinds` names what was looked for, for the not-found message.
 absl::StatusOr<int> InspectEach(Cli& cli, const std::vector<std::string>& names,
                                 const std::vector<Getter>& getters, absl::string_view kinds);
+
+// After a failed parse: when a command group got no command (`meshctl net`: its commands
+// listed), or the word where a command was expected names none (`meshctl pss`, `meshctl net
+// lss`: the nearest one suggested), the message for it; nullopt otherwise.
+std::optional<std::string> UnknownCommandMessage(const CLI::App& app);
 
 // Each adds its commands to `app`.
 void AddContainerCommands(CLI::App& app, Cli& cli);

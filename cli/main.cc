@@ -1,5 +1,7 @@
 // meshctl: the mesh command line. Every command goes through meshd's public gRPC API.
 #include <cstdio>
+#include <optional>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "base/version.h"
@@ -32,9 +34,17 @@ int main(int argc, char** argv) {
   AddSystemCommands(app, cli);
   AddCompletionCommand(app, cli);  // last: it walks the others
 
+  if (argc == 1) {  // as docker and kubectl: the help
+    std::fputs(app.help().c_str(), stderr);
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (std::optional<std::string> unknown = UnknownCommandMessage(app)) {
+      std::fprintf(stderr, "%s\n", unknown->c_str());
+      return kExitUsage;
+    }
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }

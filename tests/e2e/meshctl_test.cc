@@ -596,8 +596,9 @@ TEST_F(MeshctlTest, ExitCodesUsageVersionAndInfo) {
     std::string in_stderr;
   };
   for (const Case& c : std::vector<Case>{
-           // The message should name the word (it reads "A subcommand is required").
-           {{"nosuch"}, 2, "subcommand"},
+           {{"nosuch"}, 2, "\"nosuch\" is not a meshctl command"},
+           {{"net", "lss"}, 2, "did you mean \"ls\"?"},
+           {{"net"}, 2, "a command is needed: ls, create"},
            {{"logs"}, 2, "container"},
            {{"rm", "nosuch"}, 1, "\"nosuch\""},
            {{"stop", "nosuch"}, 1, "nosuch"},
