@@ -109,6 +109,17 @@ class ImageServiceImpl final : public v1::ImageService::Service {
                       v1::RemoveImageResponse* response) override {
     absl::StatusOr<runtime::image::ImageInfo> before = s_.images->Inspect(request->image());
     if (!before.ok()) return ToGrpc(before.status());
+    absl::StatusOr<bool> untagged = s_.images->Untag(request->image());
+    if (!untagged.ok()) return ToGrpc(untagged.status());
+    if (*untagged) {
+      response->set_untagged(true);
+      v1::Event event;
+      event.set_kind(v1::Event::KIND_IMAGE_UNTAGGED);
+      event.set_object(request->image());
+      (*event.mutable_attributes())["id"] = before->id;
+      s_.events->Publish(std::move(event));
+      return grpc::Status::OK;
+    }
     if (absl::Status s = s_.images->Remove(request->image()); !s.ok()) return ToGrpc(s);
     // Layers of the removed image that no remaining image has are the deleted ones.
     std::set<std::string> kept;

@@ -117,7 +117,12 @@ void AddImageCommands(CLI::App& app, Cli& cli) {
         code = cli.Failed(status);
         continue;
       }
-      std::printf("removed %s (%d layers deleted)\n", name.c_str(), response.deleted_layers_size());
+      if (response.untagged()) {
+        std::printf("untagged %s (the image keeps its other names)\n", name.c_str());
+      } else {
+        std::printf("removed %s (%d layers deleted)\n", name.c_str(),
+                    response.deleted_layers_size());
+      }
     }
     return code;
   });

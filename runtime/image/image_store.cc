@@ -821,6 +821,25 @@ absl::Status ImageStore::Tag(absl::string_view ref, absl::string_view name) {
   return mesh::Annotate(status, absl::StrCat("tag image ", Quote(ref), " as ", Quote(name)));
 }
 
+absl::StatusOr<bool> ImageStore::Untag(absl::string_view ref) {
+  absl::MutexLock lock(&mu_);
+  MESH_ASSIGN_OR_RETURN(std::string hex, ResolveLocked(ref));
+  absl::StatusOr<Reference> parsed = ParseReference(ref);
+  if (!parsed.ok()) return false;
+  auto it = names_.find(parsed->ToString());
+  if (it == names_.end()) return false;  // an id (ResolveLocked tries names first)
+  const auto names = std::count_if(names_.begin(), names_.end(),
+                                   [&hex](const auto& name) { return name.second == hex; });
+  if (names < 2) return false;
+  std::map<std::string, std::string> saved = names_;
+  names_.erase(it);
+  if (absl::Status status = WriteNamesLocked(); !status.ok()) {
+    names_ = std::move(saved);
+    return mesh::Annotate(status, absl::StrCat("untag image ", Quote(ref)));
+  }
+  return true;
+}
+
 absl::Status ImageStore::Remove(absl::string_view ref) {
   std::vector<std::string> retired;
   {

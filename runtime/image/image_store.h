@@ -107,6 +107,11 @@ class ImageStore {
   // Adds `name` ("name[:tag]") to the image `ref`, moving it from any other image.
   absl::Status Tag(absl::string_view ref, absl::string_view name);
 
+  // Removes the name `ref` when it is one of several names of an image, which stays (docker
+  // rmi of one of its tags), also while containers use it. False, with nothing changed, when
+  // `ref` is an id or the image's only name (then Remove is the way). NotFound as Remove.
+  absl::StatusOr<bool> Untag(absl::string_view ref);
+
   // Removes the image `ref` and all its names, then every layer no other image (and no
   // import in progress) uses. FailedPrecondition naming the containers while any uses it.
   // NotFound if there is no such image.

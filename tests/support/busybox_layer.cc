@@ -30,4 +30,29 @@ absl::Status MakeBusyboxLayer(const std::string& dir) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> MakeBusyboxArchive(const std::string& dir, const std::string& tag,
+                                               const std::string& greeting) {
+  MESH_RETURN_IF_ERROR(MakeBusyboxLayer(dir + "/rootfs"));
+  const std::string script = absl::StrCat(
+      "cd '", dir,
+      "' && tar -C rootfs -cf layer.tar . && sha=$(sha256sum layer.tar | cut -d' ' -f1) && "
+      "printf '{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"sh\",\"-c\","
+      "\"echo ",
+      greeting,
+      "\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:%s\"]}}' $sha > config.json && "
+      "printf '[{\"Config\":\"config.json\",\"RepoTags\":[\"",
+      tag,
+      "\"],\"Layers\":[\"layer.tar\"]}]' > manifest.json && "
+      "tar -cf image.tar manifest.json config.json layer.tar && rm -rf rootfs layer.tar");
+  MESH_ASSIGN_OR_RETURN(CommandResult made,
+                        RunCommand({.argv = {"sh", "-c", script},
+                                    .env = std::vector<std::string>{"PATH=/usr/bin:/bin"}},
+                                   absl::Seconds(60)));
+  if (!made.status.ok()) {
+    return absl::InternalError(absl::StrCat("make the image archive in ", dir, ": ",
+                                            made.status.ToString(), ": ", made.err));
+  }
+  return dir + "/image.tar";
+}
+
 }  // namespace mesh::testing

@@ -1031,22 +1031,10 @@ TEST_F(MeshdTest, ConnectAndDisconnectASecondNetwork) {
 
 TEST_F(MeshdTest, ImageStreamedInIsUsedAndRemovedOnlyWhenFree) {
   // A `docker save` archive made by hand: one busybox layer, tagged mybox:1.
-  const std::string dir = "/run/scratch/image";
-  ASSERT_TRUE(MakeBusyboxLayer(dir + "/rootfs").ok());
-  ASSERT_TRUE(sandbox()
-                  .Check(Sandbox::Ns::kHost,
-                         {"sh", "-c",
-                          "cd " + dir +
-                              " && tar -C rootfs -cf layer.tar . && "
-                              "sha=$(sha256sum layer.tar | cut -d' ' -f1) && "
-                              "printf '{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{"
-                              "\"Cmd\":[\"sh\",\"-c\",\"echo from-mybox\"]},\"rootfs\":{\"type\":"
-                              "\"layers\",\"diff_ids\":[\"sha256:%s\"]}}' $sha > config.json && "
-                              "printf '[{\"Config\":\"config.json\",\"RepoTags\":[\"mybox:1\"],"
-                              "\"Layers\":[\"layer.tar\"]}]' > manifest.json && "
-                              "tar -cf image.tar manifest.json config.json layer.tar"})
-                  .ok());
-  absl::StatusOr<std::string> archive = ReadFile(dir + "/image.tar");
+  absl::StatusOr<std::string> path =
+      MakeBusyboxArchive("/run/scratch/image", "mybox:1", "from-mybox");
+  ASSERT_TRUE(path.ok()) << path.status();
+  absl::StatusOr<std::string> archive = ReadFile(*path);
   ASSERT_TRUE(archive.ok());
   v1::ImportImageResponse imported;
   auto context = Ctx();

@@ -646,6 +646,20 @@ TEST_F(ImageStoreTest, RemoveIsRefusedWhileUsedAndDeletesOnlyUnusedLayers) {
   EXPECT_THAT(s.message(), HasSubstr("web-1, web-2"));
   EXPECT_TRUE(fs::exists(store_->LayerDir(Sha256Of(top_a))));
 
+  // One of several names goes alone, also while the image is used (docker rmi of one tag);
+  // the only name, or an id, is not untagged.
+  ASSERT_TRUE(store_->Tag("img/a", "img/a:2").ok());
+  auto untag = [this](absl::string_view ref) { return store_->Untag(ref).value_or(false); };
+  EXPECT_TRUE(untag("img/a:2"));
+  EXPECT_TRUE(absl::IsNotFound(store_->Inspect("img/a:2").status()));
+  EXPECT_THAT(store_->Inspect("img/a")->users, ElementsAre("web-1", "web-2"));
+  EXPECT_FALSE(untag("img/a"));
+  EXPECT_TRUE(store_->Untag("img/a").ok());
+  EXPECT_FALSE(untag(a.id));
+  EXPECT_TRUE(store_->Untag(a.id).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->Untag("img/none").status()));
+  EXPECT_TRUE(store_->Inspect("img/a").ok());
+
   ASSERT_TRUE(store_->RemoveUser(a.id, "web-1").ok());
   ASSERT_TRUE(store_->RemoveUser(a.id, "web-2").ok());
   ASSERT_TRUE(store_->RemoveUser(a.id, "never-there").ok());
