@@ -51,14 +51,18 @@ class Cli {
 };
 
 // Prints `items` as a table (one row each from `row`) or, with -o json|yaml, as a list of the
-// messages. kExitOk.
+// messages; `quiet` (ls -q): the first column of each row alone, for scripts. kExitOk.
 template <typename T, typename RowFn>
 int PrintItems(const Cli& cli, const google::protobuf::RepeatedPtrField<T>& items,
-               std::vector<std::string> headers, RowFn row) {
+               std::vector<std::string> headers, RowFn row, bool quiet = false) {
   if (cli.format() != Format::kTable) {
     std::vector<const google::protobuf::Message*> list;
     for (const T& item : items) list.push_back(&item);
     std::printf("%s", RenderList(list, cli.format()).c_str());
+    return kExitOk;
+  }
+  if (quiet) {
+    for (const T& item : items) std::printf("%s\n", row(item).front().c_str());
     return kExitOk;
   }
   Table table(std::move(headers));

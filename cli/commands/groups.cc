@@ -183,23 +183,26 @@ void AddGroupCommands(CLI::App& app, Cli& cli) {
   group->require_subcommand(1);
 
   CLI::App* ls = group->add_subcommand("ls", "List groups")->alias("list");
-  cli.Action(ls, [&cli]() -> absl::StatusOr<int> {
+  auto quiet = std::make_shared<bool>(false);
+  ls->add_flag("-q,--quiet", *quiet, "names only");
+  cli.Action(ls, [&cli, quiet]() -> absl::StatusOr<int> {
     absl::StatusOr<Client*> c = cli.client();
     if (!c.ok()) return c.status();
     v1::ListGroupsResponse response;
     grpc::Status status = (*c)->groups().List((*c)->Context().get(), {}, &response);
     if (!status.ok()) return cli.Failed(status);
-    return PrintItems(cli, response.groups(),
-                      {"name", "networks", "containers", "running", "applied"},
-                      [](const v1::Group& g) -> std::vector<std::string> {
-                        int running = 0;
-                        for (const v1::MemberStatus& m : g.members()) {
-                          if (m.state() == v1::CONTAINER_STATE_RUNNING) ++running;
-                        }
-                        return {g.spec().name(), absl::StrCat(g.spec().networks_size()),
-                                absl::StrCat(g.spec().containers_size()), absl::StrCat(running),
-                                Ago(g.applied_at())};
-                      });
+    return PrintItems(
+        cli, response.groups(), {"name", "networks", "containers", "running", "applied"},
+        [](const v1::Group& g) -> std::vector<std::string> {
+          int running = 0;
+          for (const v1::MemberStatus& m : g.members()) {
+            if (m.state() == v1::CONTAINER_STATE_RUNNING) ++running;
+          }
+          return {g.spec().name(), absl::StrCat(g.spec().networks_size()),
+                  absl::StrCat(g.spec().containers_size()), absl::StrCat(running),
+                  Ago(g.applied_at())};
+        },
+        *quiet);
   });
 
   CLI::App* status_cmd = group->add_subcommand("status", "Show a group's members and state");

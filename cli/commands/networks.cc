@@ -14,25 +14,29 @@ void AddNetworkCommands(CLI::App& app, Cli& cli) {
   net->require_subcommand(1);
 
   CLI::App* ls = net->add_subcommand("ls", "List networks")->alias("list");
-  cli.Action(ls, [&cli]() -> absl::StatusOr<int> {
+  auto quiet = std::make_shared<bool>(false);
+  ls->add_flag("-q,--quiet", *quiet, "names only");
+  cli.Action(ls, [&cli, quiet]() -> absl::StatusOr<int> {
     absl::StatusOr<Client*> c = cli.client();
     if (!c.ok()) return c.status();
     v1::ListNetworksResponse response;
     grpc::Status status = (*c)->networks().List((*c)->Context().get(), {}, &response);
     if (!status.ok()) return cli.Failed(status);
-    return PrintItems(cli, response.networks(),
-                      {"name", "subnet", "gateway", "bridge", "nat", "containers", "group"},
-                      [](const v1::Network& n) -> std::vector<std::string> {
-                        return {n.spec().name(),
-                                n.spec().subnet(),
-                                n.spec().gateway(),
-                                n.bridge(),
-                                n.spec().internal()      ? "internal"
-                                : n.spec().disable_nat() ? "off"
-                                                         : "on",
-                                absl::StrCat(n.containers_size()),
-                                n.group()};
-                      });
+    return PrintItems(
+        cli, response.networks(),
+        {"name", "subnet", "gateway", "bridge", "nat", "containers", "group"},
+        [](const v1::Network& n) -> std::vector<std::string> {
+          return {n.spec().name(),
+                  n.spec().subnet(),
+                  n.spec().gateway(),
+                  n.bridge(),
+                  n.spec().internal()      ? "internal"
+                  : n.spec().disable_nat() ? "off"
+                                           : "on",
+                  absl::StrCat(n.containers_size()),
+                  n.group()};
+        },
+        *quiet);
   });
 
   CLI::App* create = net->add_subcommand("create", "Create a network");

@@ -18,6 +18,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "runtime/container/cgroup_access.h"
+#include "tests/support/busybox_layer.h"
 #include "tests/support/host_traces.h"
 #include "tests/support/meshd_fixture.h"
 #include "tests/support/sandbox.h"
@@ -668,6 +670,40 @@ TEST_F(MeshctlTest, ExitCodesUsageVersionAndInfo) {
 }
 
 // net create|ls|inspect|rm, image ls, and events followed while things happen.
+TEST_F(MeshctlTest, ImageImportFromStdinAndFileRunAndRemove) {
+  absl::StatusOr<std::string> archive =
+      MakeBusyboxArchive(absl::StrCat(Sandbox::kScratchDir, "/image"), "mybox:1", "from-mybox");
+  ASSERT_TRUE(archive.ok()) << archive.status();
+  absl::StatusOr<std::string> bytes = ReadFile(*archive);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+
+  // `-`: the archive streamed from stdin; a file: streamed too, under another name.
+  Result from_stdin = Meshctl({"image", "import", "-"}, *bytes);
+  ASSERT_EQ(from_stdin.code, 0) << Describe({"image", "import", "-"}, from_stdin);
+  EXPECT_THAT(from_stdin.out, HasSubstr("mybox:1"));
+  EXPECT_THAT(MustMeshctl({"image", "import", *archive, "-r", "mybox:2"}), HasSubstr("mybox:2"));
+  EXPECT_EQ(MustMeshctl({"run", "--rm", "mybox:2"}), "from-mybox\n");
+
+  std::set<std::string> references;
+  for (const nlohmann::json& image : Json({"image", "ls"})) {
+    for (const nlohmann::json& ref : image["references"]) references.insert(ref.get<std::string>());
+  }
+  EXPECT_TRUE(references.contains("mybox:1") && references.contains("mybox:2"))
+      << Json({"image", "ls"}).dump();
+
+  // An archive that is not one: refused, nothing added.
+  Result junk = Meshctl({"image", "import", "-"}, "not a tar archive");
+  EXPECT_EQ(junk.code, 1) << Describe({"image", "import", "-"}, junk);
+  EXPECT_FALSE(junk.err.empty());
+
+  // One of its two names goes alone (docker rmi of one tag), then the image with the last.
+  EXPECT_EQ(MustMeshctl({"image", "rm", "mybox:1"}),
+            "untagged mybox:1 (the image keeps its other names)\n");
+  EXPECT_EQ(MustMeshctl({"run", "--rm", "mybox:2"}), "from-mybox\n");
+  EXPECT_EQ(MustMeshctl({"image", "rm", "mybox:2"}), "removed mybox:2 (1 layers deleted)\n");
+  EXPECT_THAT(MustMeshctl({"image", "ls"}), Not(HasSubstr("mybox")));
+}
+
 TEST_F(MeshctlTest, NetworksImagesAndEvents) {
   Result r = Meshctl({"net", "create", "front", "--subnet", "10.90.1.0/24", "-l", "tier=web"});
   ASSERT_EQ(r.code, 0) << Describe({"net", "create"}, r);
