@@ -291,7 +291,15 @@ absl::StatusOr<ContainerState> Runtime::Make(ContainerSpec requested, bool keep_
   std::vector<std::string> layers;
   std::string image_id;
   if (options_.images != nullptr) {
-    absl::StatusOr<image::ImageInfo> info = options_.images->Inspect(requested.image);
+    // A container made again keeps the image it was made from, whatever its reference names
+    // now (untagged, or moved to another image), as Docker's containers keep their image id.
+    std::string ref = requested.image;
+    if (keep_data) {
+      if (std::string before = MadeWithOf(PathsOf(requested.id)).image_id; !before.empty()) {
+        ref = std::move(before);
+      }
+    }
+    absl::StatusOr<image::ImageInfo> info = options_.images->Inspect(ref);
     if (!info.ok()) return Annotate(info.status(), what);
     layers = info->layer_dirs;
     image_id = info->id;

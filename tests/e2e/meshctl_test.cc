@@ -696,9 +696,16 @@ TEST_F(MeshctlTest, ImageImportFromStdinAndFileRunAndRemove) {
   EXPECT_EQ(junk.code, 1) << Describe({"image", "import", "-"}, junk);
   EXPECT_FALSE(junk.err.empty());
 
-  // One of its two names goes alone (docker rmi of one tag), then the image with the last.
+  // One of its two names goes alone (docker rmi of one tag), also while a container made
+  // from that name exists; the container keeps its image when it runs again.
+  MustMeshctl({"run", "-d", "--name", "keeper", "mybox:1"});
+  EXPECT_EQ(MustMeshctl({"wait", "keeper"}), "0\n");
   EXPECT_EQ(MustMeshctl({"image", "rm", "mybox:1"}),
             "untagged mybox:1 (the image keeps its other names)\n");
+  MustMeshctl({"start", "keeper"});
+  EXPECT_EQ(MustMeshctl({"wait", "keeper"}), "0\n");
+  EXPECT_EQ(MustMeshctl({"logs", "keeper"}), "from-mybox\nfrom-mybox\n");
+  MustMeshctl({"rm", "keeper"});
   EXPECT_EQ(MustMeshctl({"run", "--rm", "mybox:2"}), "from-mybox\n");
   EXPECT_EQ(MustMeshctl({"image", "rm", "mybox:2"}), "removed mybox:2 (1 layers deleted)\n");
   EXPECT_THAT(MustMeshctl({"image", "ls"}), Not(HasSubstr("mybox")));

@@ -617,6 +617,19 @@ TEST_F(ContainerTest, BuiltInBusyboxImageFromTheStore) {
   EXPECT_THAT(*log, HasSubstr("stdout F 65534\n"));
   EXPECT_THAT(*log, HasSubstr("stdout F /usr/local/sbin:"));
   ASSERT_TRUE(runtime.Delete("from-image").ok());
+
+  // Made again, a container keeps the image it was made from, though its reference is gone.
+  ASSERT_TRUE((*store)->Tag("busybox", "mybusy:1").ok());
+  spec.id = "pinned";
+  spec.image = "mybusy:1";
+  spec.process.args = {"true"};
+  ASSERT_TRUE(runtime.Create(spec).ok());
+  ASSERT_TRUE(runtime.Start("pinned").ok());
+  ASSERT_TRUE(runtime.Wait("pinned", absl::Seconds(30)).ok());
+  EXPECT_TRUE((*store)->Untag("mybusy:1").value_or(false));
+  auto again = runtime.Recreate(spec);
+  EXPECT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(runtime.Delete("pinned", /*force=*/true).ok());
   EXPECT_TRUE((*store)->Remove("busybox").ok());
 }
 
