@@ -79,9 +79,9 @@ _meshctl() {
   local words="${_meshctl_subs[$path]}"
   case "${_meshctl_args[$path]}" in
     container) words+=" $(meshctl ps -aq 2>/dev/null)" ;;
-    network) words+=" $(meshctl net ls 2>/dev/null | awk 'NR > 1 {print $1}')" ;;
-    group) words+=" $(meshctl group ls 2>/dev/null | awk 'NR > 1 {print $1}')" ;;
-    any) words+=" $(meshctl ps -aq 2>/dev/null) $(meshctl net ls 2>/dev/null | awk 'NR > 1 {print $1}')" ;;
+    network) words+=" $(meshctl net ls -q 2>/dev/null)" ;;
+    group) words+=" $(meshctl group ls -q 2>/dev/null)" ;;
+    any) words+=" $(meshctl ps -aq 2>/dev/null) $(meshctl net ls -q 2>/dev/null)" ;;
     file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))

@@ -3,7 +3,10 @@
 #include "cli/output.h"
 
 #include <cstdlib>
+#include <filesystem>
 
+#include "base/atomic_file.h"
+#include "base/child_process.h"
 #include "cli/client.h"
 #include "cli/commands/completion.h"
 #include "gmock/gmock.h"
@@ -123,6 +126,47 @@ TEST(Completion, ScriptListsTheCommandTree) {
     EXPECT_THAT(script, HasSubstr("complete -F _meshctl meshctl"));
   }
   EXPECT_THAT(CompletionScript(app, "zsh"), HasSubstr("bashcompinit"));
+}
+
+// The script run by bash: commands, aliases, flags, and names from a stand-in `meshctl` on
+// PATH (as the real one would list them).
+TEST(Completion, BashCompletesCommandsFlagsAndNames) {
+  CLI::App app{"test", "meshctl"};
+  app.add_option("-o,--output", "format");
+  CLI::App* net = app.add_subcommand("net", "")->alias("network");
+  net->add_subcommand("create", "")->add_option("--subnet", "");
+  net->add_subcommand("connect", "");
+  app.add_subcommand("logs", "");
+  char dir_template[] = "/tmp/mesh-completion-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  ASSERT_TRUE(WriteFileAtomically(dir + "/meshctl.bash", CompletionScript(app, "bash")).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir + "/meshctl",
+                                  "#!/bin/sh\n"
+                                  "case \"$*\" in\n"
+                                  "  'ps -aq') echo web; echo db ;;\n"
+                                  "  'net ls -q') echo front ;;\n"
+                                  "esac\n",
+                                  0755)
+                  .ok());
+  const std::string script =
+      "source " + dir +
+      "/meshctl.bash\n"
+      "c() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); "
+      "_meshctl; echo \"${COMPREPLY[*]}\"; }\n"
+      "c meshctl ne\n"
+      "c meshctl network c\n"
+      "c meshctl -o json net create --s\n"
+      "c meshctl logs ''\n"
+      "c meshctl logs w\n";
+  absl::StatusOr<CommandResult> run =
+      RunCommand({.argv = {"bash", "-c", script},
+                  .env = std::vector<std::string>{"PATH=" + dir + ":/usr/bin:/bin"}},
+                 absl::Seconds(30));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_TRUE(run->status.ok()) << run->status.ToString() << ": " << run->err;
+  EXPECT_EQ(run->out, "net network\ncreate connect\n--subnet\nweb db\nweb\n");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
