@@ -196,6 +196,7 @@ TEST(FullRebuildTest, DeclaresStaticBaseChains) {
   };
   for (const Want& want : std::vector<Want>{
            {"forward", ChainType::kFilter, Hook::kForward, 0},
+           {"input", ChainType::kFilter, Hook::kInput, 0},
            {"prerouting", ChainType::kNat, Hook::kPrerouting, -100},
            {"output", ChainType::kNat, Hook::kOutput, -100},
            {"postrouting", ChainType::kNat, Hook::kPostrouting, 100},
@@ -209,7 +210,20 @@ TEST(FullRebuildTest, DeclaresStaticBaseChains) {
     EXPECT_EQ(c->base->policy, Policy::kAccept) << want.name;
     EXPECT_FALSE(c->comment.empty()) << want.name;
   }
-  EXPECT_THAT(ObjectsOf<Chain>(t, Verb::kAdd), SizeIs(4));
+  EXPECT_THAT(ObjectsOf<Chain>(t, Verb::kAdd), SizeIs(5));
+}
+
+TEST(FullRebuildTest, InternalNetworksReachOnlyTheirGatewayOnTheHost) {
+  std::vector<Rule> rules = RulesOf(FullRebuild(sample::State()), "input");
+  ASSERT_THAT(rules, SizeIs(1));
+  // iifname @internal fib daddr . iif type != local drop
+  EXPECT_THAT(
+      rules[0].exprs,
+      ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
+                  Expr(Lookup{NFT_REG_1, "internal", {}, false}),
+                  Expr(Fib{NFTA_FIB_F_DADDR | NFTA_FIB_F_IIF, NFT_FIB_RESULT_ADDRTYPE, NFT_REG_1}),
+                  Expr(Cmp{NFT_REG_1, NFT_CMP_NEQ, U32(RTN_LOCAL)}), Expr(Verdict{NF_DROP})));
+  EXPECT_FALSE(rules[0].comment.empty());
 }
 
 TEST(FullRebuildTest, SetsComeBeforeTheRulesThatLookThemUp) {
@@ -234,28 +248,28 @@ TEST(FullRebuildTest, SetsComeBeforeTheRulesThatLookThemUp) {
 TEST(FullRebuildTest, ForwardChainIsolatesNetworks) {
   std::vector<Rule> rules = RulesOf(FullRebuild(sample::State()), "forward");
   ASSERT_THAT(rules, SizeIs(6));
+  // iifname . oifname @same_network accept
+  EXPECT_THAT(rules[0].exprs, ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
+                                          Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_2}),
+                                          Expr(Lookup{NFT_REG_1, "same_network", {}, false}),
+                                          Expr(Verdict{NF_ACCEPT})));
+  // iifname @internal drop; oifname @internal drop: before the accepts of replies and DNAT
+  EXPECT_THAT(rules[1].exprs,
+              ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
+                          Expr(Lookup{NFT_REG_1, "internal", {}, false}), Expr(Verdict{NF_DROP})));
+  EXPECT_THAT(rules[2].exprs,
+              ElementsAre(Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_1}),
+                          Expr(Lookup{NFT_REG_1, "internal", {}, false}), Expr(Verdict{NF_DROP})));
   // ct state established,related accept
-  EXPECT_THAT(rules[0].exprs,
+  EXPECT_THAT(rules[3].exprs,
               ElementsAre(Expr(CtLoad{NFT_CT_STATE, NFT_REG_1}),
                           Expr(Bitwise{NFT_REG_1, NFT_REG_1, U32(0x6), U32(0)}),
                           Expr(Cmp{NFT_REG_1, NFT_CMP_NEQ, U32(0)}), Expr(Verdict{NF_ACCEPT})));
   // ct status dnat accept
-  EXPECT_THAT(rules[1].exprs,
+  EXPECT_THAT(rules[4].exprs,
               ElementsAre(Expr(CtLoad{NFT_CT_STATUS, NFT_REG_1}),
                           Expr(Bitwise{NFT_REG_1, NFT_REG_1, U32(IPS_DST_NAT), U32(0)}),
                           Expr(Cmp{NFT_REG_1, NFT_CMP_NEQ, U32(0)}), Expr(Verdict{NF_ACCEPT})));
-  // iifname . oifname @same_network accept
-  EXPECT_THAT(rules[2].exprs, ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
-                                          Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_2}),
-                                          Expr(Lookup{NFT_REG_1, "same_network", {}, false}),
-                                          Expr(Verdict{NF_ACCEPT})));
-  // iifname @internal drop; oifname @internal drop
-  EXPECT_THAT(rules[3].exprs,
-              ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
-                          Expr(Lookup{NFT_REG_1, "internal", {}, false}), Expr(Verdict{NF_DROP})));
-  EXPECT_THAT(rules[4].exprs,
-              ElementsAre(Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_1}),
-                          Expr(Lookup{NFT_REG_1, "internal", {}, false}), Expr(Verdict{NF_DROP})));
   // iifname @bridges oifname @bridges drop
   EXPECT_THAT(rules[5].exprs,
               ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
@@ -351,14 +365,14 @@ TEST(FullRebuildTest, EmptyStateHasTheTableAndNoElements) {
   Transaction t = FullRebuild({});
   EXPECT_TRUE(ObjectsOf<Elements>(t, Verb::kAdd).empty());
   EXPECT_THAT(ObjectsOf<Set>(t, Verb::kAdd), SizeIs(6));
-  EXPECT_THAT(ObjectsOf<Rule>(t, Verb::kAdd), SizeIs(12));
+  EXPECT_THAT(ObjectsOf<Rule>(t, Verb::kAdd), SizeIs(13));
 }
 
 TEST(FullRebuildTest, RuleCountDoesNotDependOnScale) {
   Transaction one = FullRebuild(sample::Scaled(1));
   Transaction fifty = FullRebuild(sample::Scaled(50));
-  EXPECT_THAT(ObjectsOf<Rule>(one, Verb::kAdd), SizeIs(12));
-  EXPECT_THAT(ObjectsOf<Rule>(fifty, Verb::kAdd), SizeIs(12));
+  EXPECT_THAT(ObjectsOf<Rule>(one, Verb::kAdd), SizeIs(13));
+  EXPECT_THAT(ObjectsOf<Rule>(fifty, Verb::kAdd), SizeIs(13));
   EXPECT_EQ(ObjectsOf<Chain>(one, Verb::kAdd).size(), ObjectsOf<Chain>(fifty, Verb::kAdd).size());
   EXPECT_EQ(ObjectsOf<Set>(one, Verb::kAdd).size(), ObjectsOf<Set>(fifty, Verb::kAdd).size());
   // Only the elements grow.
