@@ -25,9 +25,9 @@ absl::Status Cli::ResolveFormat() {
   return absl::OkStatus();
 }
 
-void Cli::Action(CLI::App* command, std::function<absl::StatusOr<int>()> action) {
-  command->callback([this, action = std::move(action)] {
-    if (absl::Status s = ResolveFormat(); !s.ok()) {
+void Cli::Action(CLI::App* command, std::function<absl::StatusOr<int>()> action, bool own_formats) {
+  command->callback([this, action = std::move(action), own_formats] {
+    if (absl::Status s = own_formats ? absl::OkStatus() : ResolveFormat(); !s.ok()) {
       Error(s.message());
       exit_code = kExitUsage;
       return;

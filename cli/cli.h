@@ -37,8 +37,10 @@ class Cli {
   absl::Status ResolveFormat();
 
   // Registers `action` to run when `command` was given: its value is the exit code; an error
-  // is printed as "meshctl: <message>" and exits kExitFailed.
-  void Action(CLI::App* command, std::function<absl::StatusOr<int>()> action);
+  // is printed as "meshctl: <message>" and exits kExitFailed (InvalidArgument: kExitUsage).
+  // `own_formats`: the command reads `output` itself (graph: dot, mermaid, svg).
+  void Action(CLI::App* command, std::function<absl::StatusOr<int>()> action,
+              bool own_formats = false);
 
   // "meshctl: <message>" on stderr.
   static void Error(absl::string_view message);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
@@ -164,6 +165,18 @@ std::string HumanBytes(uint64_t bytes) {
     ++unit;
   }
   return unit == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", value, kUnits[unit]);
+}
+
+std::string StateName(v1::ContainerState state) {
+  absl::string_view name = v1::ContainerState_Name(state);
+  absl::ConsumePrefix(&name, "CONTAINER_STATE_");
+  return absl::AsciiStrToLower(name);
+}
+
+std::string PortText(const v1::PortMapping& port) {
+  return absl::StrCat(port.host_ip().empty() ? "0.0.0.0" : port.host_ip(), ":", port.host_port(),
+                      "->", port.container_port(), "/",
+                      port.protocol() == v1::PROTOCOL_UDP ? "udp" : "tcp");
 }
 
 }  // namespace mesh::cli

@@ -11,6 +11,8 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "mesh/v1/common.pb.h"
+#include "mesh/v1/containers.pb.h"
 
 namespace mesh::cli {
 
@@ -51,5 +53,10 @@ absl::StatusOr<google::protobuf::Timestamp> ParseSince(absl::string_view flag,
                                                        absl::Time now = absl::Now());
 // "1.5 MiB".
 std::string HumanBytes(uint64_t bytes);
+
+// "running", "stopped", ... (the enum name, lower case, without its prefix).
+std::string StateName(v1::ContainerState state);
+// A published port as docker shows it: "0.0.0.0:8080->80/tcp".
+std::string PortText(const v1::PortMapping& port);
 
 }  // namespace mesh::cli

@@ -32,10 +32,6 @@ std::string Lower(absl::string_view prefix, const std::string& enum_name) {
   return absl::AsciiStrToLower(view);
 }
 
-std::string StateName(v1::ContainerState state) {
-  return Lower("CONTAINER_STATE_", v1::ContainerState_Name(state));
-}
-
 // docker ps's STATUS: "Up 5 minutes (healthy)", "Exited (3) 2 minutes ago".
 std::string StatusText(const v1::Container& c, absl::Time now) {
   std::string text;
@@ -72,11 +68,7 @@ std::string StatusText(const v1::Container& c, absl::Time now) {
 
 std::string PortsText(const v1::ContainerSpec& spec) {
   std::vector<std::string> ports;
-  for (const v1::PortMapping& p : spec.ports()) {
-    ports.push_back(absl::StrCat(p.host_ip().empty() ? "0.0.0.0" : p.host_ip(), ":", p.host_port(),
-                                 "->", p.container_port(), "/",
-                                 p.protocol() == v1::PROTOCOL_UDP ? "udp" : "tcp"));
-  }
+  for (const v1::PortMapping& p : spec.ports()) ports.push_back(PortText(p));
   return absl::StrJoin(ports, ", ");
 }
 

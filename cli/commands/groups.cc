@@ -10,7 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "base/quote.h"
+#include "base/status_macros.h"
 #include "cli/cli.h"
+#include "cli/graph.h"
 #include "cli/signals.h"
 #include "cli/spec/spec_loader.h"
 
@@ -162,6 +165,51 @@ absl::StatusOr<int> Up(Cli& cli, const std::string& file, bool wait, int timeout
   return kExitOk;
 }
 
+// `graph NAME`: the group's topology in the format -o names (dot by default).
+absl::StatusOr<int> PrintGraph(Cli& cli, const std::string& name) {
+  const std::string format = cli.output == "table" || cli.output.empty() ? "dot" : cli.output;
+  if (format != "dot" && format != "mermaid" && format != "svg") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "graph: -o ", Quote(cli.output), ": the graph is printed as dot, mermaid or svg"));
+  }
+  absl::StatusOr<Client*> c = cli.client();
+  if (!c.ok()) return c.status();
+  v1::GetGroupRequest get;
+  get.set_name(name);
+  v1::Group group;
+  if (grpc::Status s = (*c)->groups().Get((*c)->Context().get(), get, &group); !s.ok()) {
+    return cli.Failed(s);
+  }
+  v1::ListNetworksResponse networks;
+  if (grpc::Status s = (*c)->networks().List((*c)->Context().get(), {}, &networks); !s.ok()) {
+    return cli.Failed(s);
+  }
+  v1::ListContainersRequest list;
+  list.set_all(true);
+  list.set_group(name);
+  v1::ListContainersResponse containers;
+  if (grpc::Status s = (*c)->containers().List((*c)->Context().get(), list, &containers); !s.ok()) {
+    return cli.Failed(s);
+  }
+  std::vector<v1::Network> group_networks;
+  for (const v1::Network& n : networks.networks()) {
+    if (n.group() == name) group_networks.push_back(n);
+  }
+  const Graph graph = BuildGraph(group, group_networks,
+                                 {containers.containers().begin(), containers.containers().end()});
+  if (format == "mermaid") {
+    std::printf("%s", ToMermaid(graph).c_str());
+    return kExitOk;
+  }
+  if (format == "dot") {
+    std::printf("%s", ToDot(graph).c_str());
+    return kExitOk;
+  }
+  MESH_ASSIGN_OR_RETURN(std::string svg, RenderSvg(ToDot(graph)));
+  std::printf("%s", svg.c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddGroupCommands(CLI::App& app, Cli& cli) {
@@ -178,6 +226,14 @@ void AddGroupCommands(CLI::App& app, Cli& cli) {
                "return once every container runs (and is healthy, if it has a health check)");
   up->add_option("--timeout", uf->timeout, "seconds --wait waits at most")->default_val(120);
   cli.Action(up, [&cli, uf]() { return Up(cli, uf->file, uf->wait, uf->timeout); });
+
+  CLI::App* graph = app.add_subcommand(
+      "graph",
+      "Print a group's topology: Graphviz DOT (the default), -o mermaid, or -o svg (needs dot)");
+  auto graph_name = std::make_shared<std::string>();
+  graph->add_option("group", *graph_name, "the group")->required();
+  cli.Action(
+      graph, [&cli, graph_name]() { return PrintGraph(cli, *graph_name); }, /*own_formats=*/true);
 
   CLI::App* group = app.add_subcommand("group", "Inspect groups")->alias("groups");
   group->require_subcommand(1);

@@ -18,6 +18,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "base/child_process.h"
 #include "base/unique_fd.h"
 #include "base/wait.h"
+#include "cli/graph.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -144,6 +146,128 @@ std::vector<std::string> OtherProcesses() {
 }
 
 // meshd in the sandbox, meshctl run against it.
+// DOT as meshctl graph writes it, read back token by token: `graph "NAME" {`, then
+// statements ending in `;` (attribute defaults, `ID [attrs]` nodes, `ID -- ID [attrs]` edges,
+// `key=value`), then `}`; quoted strings with \" escapes. Every edge joins declared nodes.
+::testing::AssertionResult IsDotGraph(const std::string& dot, size_t want_nodes,
+                                      size_t want_edges) {
+  std::vector<std::string> tokens;
+  for (size_t i = 0; i < dot.size();) {
+    const char c = dot[i];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+    } else if (c == '"') {
+      size_t j = i + 1;
+      for (; j < dot.size() && dot[j] != '"'; ++j) {
+        if (dot[j] == '\\') ++j;
+      }
+      if (j >= dot.size()) return ::testing::AssertionFailure() << "unterminated string";
+      tokens.push_back(dot.substr(i, j + 1 - i));
+      i = j + 1;
+    } else if (dot.compare(i, 2, "--") == 0) {
+      tokens.push_back("--");
+      i += 2;
+    } else if (std::strchr("{}[]=,;", c) != nullptr) {
+      tokens.push_back(std::string(1, c));
+      ++i;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.') {
+      size_t j = i;
+      while (j < dot.size() && (std::isalnum(static_cast<unsigned char>(dot[j])) || dot[j] == '_' ||
+                                dot[j] == '-' || dot[j] == '.')) {
+        ++j;
+      }
+      tokens.push_back(dot.substr(i, j - i));
+      i = j;
+    } else {
+      return ::testing::AssertionFailure() << "unexpected character '" << c << "'";
+    }
+  }
+  size_t t = 0;
+  auto next = [&]() -> std::string { return t < tokens.size() ? tokens[t++] : ""; };
+  auto peek = [&]() -> std::string { return t < tokens.size() ? tokens[t] : ""; };
+  auto is_id = [](const std::string& s) {
+    return !s.empty() && std::strchr("{}[]=,;-", s[0]) == nullptr;
+  };
+  // `[ key = value (, key = value)* ]`
+  auto attributes = [&]() {
+    if (next() != "[") return false;
+    for (;;) {
+      if (!is_id(next()) || next() != "=" || !is_id(next())) return false;
+      const std::string sep = next();
+      if (sep == "]") return true;
+      if (sep != ",") return false;
+    }
+  };
+  if (next() != "graph" || !is_id(next()) || next() != "{") {
+    return ::testing::AssertionFailure() << "no `graph NAME {` header";
+  }
+  std::set<std::string> nodes;
+  size_t edges = 0;
+  while (peek() != "}" && !peek().empty()) {
+    const std::string first = next();
+    if (!is_id(first)) return ::testing::AssertionFailure() << "statement starts with " << first;
+    if (peek() == "=") {
+      next();
+      if (!is_id(next())) return ::testing::AssertionFailure() << "bad value for " << first;
+    } else if (peek() == "--") {
+      next();
+      const std::string second = next();
+      if (!nodes.contains(first) || !nodes.contains(second)) {
+        return ::testing::AssertionFailure()
+               << "edge " << first << " -- " << second << " joins an undeclared node";
+      }
+      if (!attributes()) return ::testing::AssertionFailure() << "bad attributes on an edge";
+      ++edges;
+    } else {
+      if (!attributes()) return ::testing::AssertionFailure() << "bad attributes of " << first;
+      if (first != "node" && first != "edge") nodes.insert(first);
+    }
+    if (next() != ";") return ::testing::AssertionFailure() << "statement without `;`";
+  }
+  if (next() != "}" || t != tokens.size()) return ::testing::AssertionFailure() << "no closing }";
+  if (nodes.size() != want_nodes || edges != want_edges) {
+    return ::testing::AssertionFailure() << nodes.size() << " nodes and " << edges << " edges";
+  }
+  if (access("/usr/bin/dot", X_OK) == 0) {  // Graphviz's own parser, when it is installed
+    absl::StatusOr<std::string> svg = cli::RenderSvg(dot);
+    if (!svg.ok()) return ::testing::AssertionFailure() << "dot refused it: " << svg.status();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Mermaid as meshctl graph writes it: a front matter title, `flowchart LR`, node lines
+// (`nK[["..."]]` or `nK(["..."])`), then edge lines (`nA ---|"..."| nB`, `-.-` dashed), every
+// edge between declared nodes, no raw quote inside a label.
+::testing::AssertionResult IsMermaidFlowchart(const std::string& text, size_t want_nodes,
+                                              size_t want_edges) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  if (lines.size() < 4 || lines[0] != "---" || !absl::StartsWith(lines[1], "title: ") ||
+      lines[2] != "---" || lines[3] != "flowchart LR") {
+    return ::testing::AssertionFailure() << "no front matter and `flowchart LR` header";
+  }
+  const std::regex node(R"re(  (n[0-9]+)(\[\["[^"]*"\]\]|\(\["[^"]*"\]\)))re");
+  const std::regex edge(R"re(  (n[0-9]+) (---|-\.-)(\|"[^"]*"\|)? (n[0-9]+))re");
+  std::set<std::string> nodes;
+  size_t edges = 0;
+  for (size_t i = 4; i < lines.size(); ++i) {
+    std::smatch m;
+    if (std::regex_match(lines[i], m, node)) {
+      if (!nodes.insert(m[1]).second) return ::testing::AssertionFailure() << "twice: " << m[1];
+    } else if (std::regex_match(lines[i], m, edge)) {
+      if (!nodes.contains(m[1]) || !nodes.contains(m[4])) {
+        return ::testing::AssertionFailure() << "edge to an undeclared node: " << lines[i];
+      }
+      ++edges;
+    } else {
+      return ::testing::AssertionFailure() << "not a node or an edge: " << lines[i];
+    }
+  }
+  if (nodes.size() != want_nodes || edges != want_edges) {
+    return ::testing::AssertionFailure() << nodes.size() << " nodes and " << edges << " edges";
+  }
+  return ::testing::AssertionSuccess();
+}
+
 class MeshctlTest : public SandboxTest {
  protected:
   void SetUp() override {
@@ -490,10 +614,14 @@ TEST_F(MeshctlTest, UpLabExampleClientsReachAcrossTheRouter) {
   EXPECT_THAT(r.out, ContainsRegex("2 +10\\.77\\.1\\.11")) << Describe(trace, r);
   // The router forwards because it said so itself.
   EXPECT_EQ(Meshctl({"exec", "lab-router", "cat", "/proc/sys/net/ipv4/ip_forward"}).out, "1\n");
-  // Internal LANs: the outside world is not reachable (the host's own addresses are: see the
-  // report of issue 6's e2e tests).
+  // Internal LANs: neither the outside world nor the host's addresses are reachable, only the
+  // LAN's own gateway.
   r = Meshctl({"exec", "lab-b1", "ping", "-c", "1", "-W", "1", "203.0.113.254"});
   EXPECT_NE(r.code, 0) << "reached wan from an internal LAN: " << r.out;
+  r = Meshctl({"exec", "lab-b1", "ping", "-c", "1", "-W", "1", Sandbox::kHostAddress});
+  EXPECT_NE(r.code, 0) << "reached the host's address from an internal LAN: " << r.out;
+  r = Meshctl({"exec", "lab-b1", "ping", "-c", "1", "-W", "2", "10.77.2.1"});
+  EXPECT_EQ(r.code, 0) << "the LAN's gateway: " << r.out;
   // The clients' own loops see the other side (b2 started last: its first ping already
   // finds a2).
   EXPECT_TRUE(WaitFor(
@@ -503,6 +631,28 @@ TEST_F(MeshctlTest, UpLabExampleClientsReachAcrossTheRouter) {
                   absl::Seconds(12), "lab-b2 pings a2")
                   .ok())
       << Meshctl({"logs", "lab-b2"}).out;
+
+  // The topology, as DOT (read back, and rendered by Graphviz when it is installed) and as
+  // Mermaid: 2 networks, 5 members, 6 attachments.
+  const std::string dot = MustMeshctl({"graph", "lab"});
+  EXPECT_TRUE(IsDotGraph(dot, 7, 6)) << dot;
+  EXPECT_THAT(dot,
+              HasSubstr(R"("member/router" -- "network/lan-a" [label="eth0 10.77.1.254/24"];)"));
+  EXPECT_THAT(dot,
+              HasSubstr(R"("member/router" -- "network/lan-b" [label="eth1 10.77.2.254/24"];)"));
+  const std::string mermaid = MustMeshctl({"graph", "lab", "-o", "mermaid"});
+  EXPECT_TRUE(IsMermaidFlowchart(mermaid, 7, 6)) << mermaid;
+  r = Meshctl({"graph", "lab", "-o", "svg"});
+  if (access("/usr/bin/dot", X_OK) == 0) {
+    EXPECT_EQ(r.code, 0) << Describe({"graph", "lab", "-o", "svg"}, r);
+    EXPECT_THAT(r.out, HasSubstr("<svg"));
+  } else {
+    EXPECT_EQ(r.code, 1) << Describe({"graph", "lab", "-o", "svg"}, r);
+    EXPECT_THAT(r.err, HasSubstr("apt install graphviz"));
+  }
+  r = Meshctl({"graph", "lab", "-o", "json"});
+  EXPECT_EQ(r.code, 2) << Describe({"graph", "lab", "-o", "json"}, r);
+  EXPECT_EQ(Meshctl({"graph", "nosuch"}).code, 1);
 
   r = Meshctl({"down", "lab"});
   EXPECT_EQ(r.code, 0) << Describe({"down", "lab"}, r);
