@@ -734,6 +734,15 @@ absl::Status ValidateContainerSpec(const v1::ContainerSpec& spec, absl::string_v
   if (!spec.ports().empty() && spec.networks().empty()) {
     return Invalid(Dot(field, "ports"), "needs a network to forward to; add one to networks");
   }
+  MESH_RETURN_IF_ERROR(ToStaticRoutes(spec.routes(), Dot(field, "routes")).status());
+  if (!spec.routes().empty() && !spec.network_from().empty()) {
+    return Invalid(Dot(field, "routes"),
+                   absl::StrCat("the network namespace is ", Quote(spec.network_from()),
+                                "'s (network_from); give the routes there"));
+  }
+  if (!spec.routes().empty() && spec.networks().empty()) {
+    return Invalid(Dot(field, "routes"), "needs a network for the next hops; add one to networks");
+  }
   MESH_RETURN_IF_ERROR(CheckMounts(spec.mounts(), Dot(field, "mounts")));
   MESH_RETURN_IF_ERROR(CheckResources(spec.resources(), Dot(field, "resources")));
   MESH_RETURN_IF_ERROR(CheckRestart(spec.restart(), Dot(field, "restart")));
@@ -1030,6 +1039,40 @@ absl::StatusOr<netplane::NetworkConfig> ToNetworkConfig(const v1::NetworkSpec& s
   config.internal = spec.internal();
   config.nat = !spec.internal() && !spec.disable_nat();
   return config;
+}
+
+absl::StatusOr<std::vector<netplane::StaticRoute>> ToStaticRoutes(
+    const RepeatedPtrField<v1::Route>& routes, absl::string_view field) {
+  std::vector<netplane::StaticRoute> out;
+  std::map<IpPrefix, int> seen;
+  for (int i = 0; i < routes.size(); ++i) {
+    const v1::Route& r = routes[i];
+    const std::string at = At(field, i);
+    netplane::StaticRoute& route = out.emplace_back();
+    if (r.destination() == "default") {
+      route.destination = IpPrefix();  // 0.0.0.0/0
+    } else {
+      absl::StatusOr<IpPrefix> parsed = IpPrefix::Parse(r.destination());
+      if (parsed.ok() && parsed->family() != netplane::ipam::Family::kV4) {
+        parsed = absl::InvalidArgumentError(absl::StrCat(Quote(r.destination()), " is IPv6"));
+      }
+      if (!parsed.ok()) {
+        return InvalidWithHint(Dot(at, "destination"), parsed.status(),
+                               "give an IPv4 subnet such as \"10.77.2.0/24\", or \"default\"");
+      }
+      route.destination = *parsed;
+    }
+    MESH_ASSIGN_OR_RETURN(route.via,
+                          ParseIpv4(r.via(), Dot(at, "via"),
+                                    "give the IPv4 address of the next hop, on one of the "
+                                    "container's networks"));
+    if (auto [it, added] = seen.emplace(route.destination, i); !added) {
+      return Invalid(Dot(at, "destination"),
+                     absl::StrCat(Quote(r.destination()), " has a route already (",
+                                  At(field, it->second), "); give each destination one route"));
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<netplane::PortMapping>> ToPortMappings(

@@ -118,6 +118,13 @@ absl::StatusOr<netplane::NetworkConfig> ToNetworkConfig(const v1::NetworkSpec& s
 absl::StatusOr<std::vector<netplane::PortMapping>> ToPortMappings(
     const google::protobuf::RepeatedPtrField<v1::PortMapping>& ports, absl::string_view field);
 
+// Static routes, validated: destination an IPv4 subnet without host bits, or "default"
+// (0.0.0.0/0); via an IPv4 address; each destination once. `field` is the path of the list
+// ("spec.routes"); messages name "<field>[i].<member>". Which network each next hop is on is
+// the controller's to find (it knows the subnets).
+absl::StatusOr<std::vector<netplane::StaticRoute>> ToStaticRoutes(
+    const google::protobuf::RepeatedPtrField<v1::Route>& routes, absl::string_view field);
+
 // A signal as KillContainerRequest.signal and an image's StopSignal give it: a name with or
 // without "SIG", any case ("SIGTERM", "TERM", "term"), "RTMIN+n" / "RTMAX-n" (Docker's
 // numbering: RTMIN is 34), or a number from 1 to 64 ("15"). Empty: SIGKILL. INVALID_ARGUMENT

@@ -66,6 +66,9 @@ netplane::AttachResult FromRecord(const std::string& name, const std::string& ne
   if (auto gw = netplane::ipam::IpAddress::Parse(a.gateway()); gw.ok()) result.gateway = *gw;
   result.default_route = a.default_route();
   if (auto ports = ToPortMappings(a.ports(), "ports"); ports.ok()) result.ports = *std::move(ports);
+  if (auto routes = ToStaticRoutes(a.routes(), "routes"); routes.ok()) {
+    result.routes = *std::move(routes);
+  }
   return result;
 }
 
@@ -81,6 +84,11 @@ storev1::Attachment ToRecord(const netplane::AttachResult& result,
   a.set_mac(result.mac);
   a.set_default_route(result.default_route);
   *a.mutable_ports() = ports;
+  for (const netplane::StaticRoute& route : result.routes) {
+    v1::Route* r = a.add_routes();
+    r->set_destination(route.destination.length() == 0 ? "default" : route.destination.ToString());
+    r->set_via(route.via.ToString());
+  }
   return a;
 }
 
@@ -306,10 +314,37 @@ absl::StatusOr<v1::Container> ContainerController::Create(const v1::CreateContai
         " not found; import it with `meshctl image import` or use the built-in \"busybox\""));
   }
   MESH_RETURN_IF_ERROR(image.status());
+  std::vector<netplane::ipam::IpPrefix> subnets;
   for (int i = 0; i < spec.networks_size(); ++i) {
-    if (absl::Status s = networks_.Record(spec.networks(i).network()).status(); !s.ok()) {
+    absl::StatusOr<storev1::NetworkRecord> network = networks_.Record(spec.networks(i).network());
+    if (!network.ok()) {
+      const absl::Status& s = network.status();
       return absl::Status(s.code(), absl::StrCat("spec.networks[", i, "].network: ", s.message()));
     }
+    MESH_ASSIGN_OR_RETURN(subnets.emplace_back(),
+                          netplane::ipam::IpPrefix::Parse(network->spec().subnet()));
+  }
+  // Each static route goes with the network its next hop is on; a default one takes the place
+  // of the first network's gateway.
+  MESH_ASSIGN_OR_RETURN(std::vector<netplane::StaticRoute> routes,
+                        ToStaticRoutes(spec.routes(), "spec.routes"));
+  std::vector<std::vector<netplane::StaticRoute>> routes_by_network(subnets.size());
+  bool own_default_route = false;
+  for (size_t r = 0; r < routes.size(); ++r) {
+    size_t i = 0;
+    while (i < subnets.size() && !subnets[i].Contains(routes[r].via)) ++i;
+    if (i == subnets.size()) {
+      std::vector<std::string> where;
+      for (size_t k = 0; k < subnets.size(); ++k) {
+        where.push_back(absl::StrCat(spec.networks(k).network(), " ", subnets[k].ToString()));
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.routes[", r, "].via: ", routes[r].via.ToString(),
+                       " is on none of the container's networks (", absl::StrJoin(where, ", "),
+                       "); give an address of one of them"));
+    }
+    routes_by_network[i].push_back(routes[r]);
+    own_default_route = own_default_route || routes[r].destination.length() == 0;
   }
   if (!spec.network_from().empty()) {
     if (absl::Status s = Record(spec.network_from()).status(); !s.ok()) {
@@ -374,6 +409,8 @@ absl::StatusOr<v1::Container> ContainerController::Create(const v1::CreateContai
     if (i == 0) {
       MESH_ASSIGN_OR_RETURN(attach.ports, ToPortMappings(spec.ports(), "spec.ports"));
     }
+    attach.routes = routes_by_network[i];
+    if (own_default_route) attach.default_route = false;
     absl::StatusOr<netplane::AttachResult> result = netplane_.Attach(attach);
     if (!result.ok()) {
       return absl::Status(result.status().code(),
@@ -802,7 +839,11 @@ absl::StatusOr<v1::ContainerAddress> ContainerController::Connect(
       return absl::InvalidArgumentError(absl::StrCat("ip: ", address.status().message()));
     attach.address = *address;
   }
-  attach.default_route = record.attachments().empty();
+  // The first network gives the default route, unless the spec routes it elsewhere itself.
+  attach.default_route =
+      record.attachments().empty() &&
+      std::none_of(record.spec().routes().begin(), record.spec().routes().end(),
+                   [](const v1::Route& r) { return r.destination() == "default"; });
   MESH_ASSIGN_OR_RETURN(netplane::AttachResult result, netplane_.Attach(attach));
   *record.add_attachments() = ToRecord(result, {});
   v1::NetworkAttachment* spec_network = record.mutable_spec()->add_networks();

@@ -194,6 +194,20 @@ absl::StatusOr<v1::PortMapping> ParsePortMapping(absl::string_view text) {
   return mapping;
 }
 
+absl::StatusOr<v1::Route> ParseRoute(absl::string_view text) {
+  std::vector<absl::string_view> words = absl::StrSplit(text, ' ', absl::SkipWhitespace());
+  if (words.size() != 3 || words[1] != "via") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quote(text),
+                     " is not a route; write DESTINATION via NEXTHOP, such as "
+                     "\"10.77.2.0/24 via 10.77.1.254\" or \"default via 10.77.1.254\""));
+  }
+  v1::Route route;
+  route.set_destination(std::string(words[0]));
+  route.set_via(std::string(words[2]));
+  return route;
+}
+
 absl::StatusOr<v1::Mount> ParseBindMount(absl::string_view text, absl::string_view base_dir) {
   constexpr absl::string_view kForm =
       "write source:destination[:ro], such as ./html:/www:ro or /srv/data:/data";

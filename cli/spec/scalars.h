@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "mesh/v1/common.pb.h"
+#include "mesh/v1/containers.pb.h"
 
 namespace mesh::cli {
 
@@ -45,6 +46,10 @@ absl::StatusOr<v1::PortMapping> ParsePortMapping(absl::string_view text);
 // absolute and normal); named volumes, "~" and anonymous volumes are refused. The message of
 // an error quotes the text and says how to write it.
 absl::StatusOr<v1::Mount> ParseBindMount(absl::string_view text, absl::string_view base_dir);
+
+// "DESTINATION via NEXTHOP" (`ip route` order): "10.77.2.0/24 via 10.77.1.254", or
+// "default via 10.77.1.254". The words only; meshd checks the addresses.
+absl::StatusOr<v1::Route> ParseRoute(absl::string_view text);
 
 // "no", "always", "unless-stopped", "on-failure" or "on-failure:N" (N: most restarts, 0 for no
 // limit).

@@ -151,7 +151,8 @@ KeySet ContainerKeys(absl::string_view name) {
        "stop_grace_period",
        "logging",
        "userns_host_base",
-       "sysctls"},
+       "sysctls",
+       "routes"},
       {{"build", "mesh does not build images; import one with meshctl image import"},
        {"container_name", "a member runs as <group>-<key>; rename the key under containers:"}}};
 }
@@ -626,6 +627,8 @@ class Loader {
         ReadVolumes(f, path, c);
       } else if (k == "sysctls") {
         ReadSysctls(f, path, c);
+      } else if (k == "routes") {
+        ReadRoutes(f, path, c);
       } else if (k == "tmpfs") {
         ReadTmpfs(f, path, c);
       } else if (k == "resources") {
@@ -927,6 +930,24 @@ class Loader {
         Record(absl::StrCat(item, field), *node);
       }
       *c->add_ports() = *std::move(port);
+    }
+  }
+
+  void ReadRoutes(const Entry& f, const std::string& path, v1::ContainerSpec* c) {
+    const std::string list = Dot(path, "routes");
+    Record(list, *f.key);
+    const auto items = Strings(f, "routes such as \"10.77.2.0/24 via 10.77.1.254\"", false);
+    for (const auto& [text, node] : items) {
+      absl::StatusOr<v1::Route> route = ParseRoute(text);
+      if (!route.ok()) {
+        Error(*node, absl::StrCat(f.name, ": ", route.status().message()));
+        continue;
+      }
+      const std::string item = At(list, c->routes_size());
+      for (const char* field : {"", ".destination", ".via"}) {
+        Record(absl::StrCat(item, field), *node);
+      }
+      *c->add_routes() = *std::move(route);
     }
   }
 

@@ -279,11 +279,27 @@ absl::Status LibnlRtnlOps::AddAddress(int ifindex, const ipam::IpAddress& addres
 }
 
 absl::Status LibnlRtnlOps::AddDefaultRoute(const ipam::IpAddress& gateway, int ifindex) {
-  const std::string what =
-      absl::StrCat("add default route via ", gateway.ToString(), " dev ", ifindex);
+  absl::StatusOr<ipam::IpPrefix> any = ipam::IpPrefix::Containing(gateway, 0);
+  if (!any.ok()) return any.status();
+  return AddRouteAs(*any, gateway, ifindex,
+                    absl::StrCat("add default route via ", gateway.ToString(), " dev ", ifindex));
+}
+
+absl::Status LibnlRtnlOps::AddRoute(const ipam::IpPrefix& destination,
+                                    const ipam::IpAddress& gateway, int ifindex) {
+  return AddRouteAs(destination, gateway, ifindex,
+                    absl::StrCat("add route ", destination.ToString(), " via ", gateway.ToString(),
+                                 " dev ", ifindex));
+}
+
+absl::Status LibnlRtnlOps::AddRouteAs(const ipam::IpPrefix& destination,
+                                      const ipam::IpAddress& gateway, int ifindex,
+                                      const std::string& what) {
   const int af = AfOf(gateway.family());
-  MESH_ASSIGN_OR_RETURN(NlPtr<nl_addr> dst,
-                        ParseNlAddr(af == AF_INET ? "0.0.0.0/0" : "::/0", af, what));
+  if (destination.family() != gateway.family()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": the gateway is of another family"));
+  }
+  MESH_ASSIGN_OR_RETURN(NlPtr<nl_addr> dst, ParseNlAddr(destination.ToString(), af, what));
   MESH_ASSIGN_OR_RETURN(NlPtr<nl_addr> via, ParseNlAddr(gateway.ToString(), af, what));
   NlPtr<rtnl_route> route(rtnl_route_alloc());
   rtnl_route_set_family(route.get(), static_cast<uint8_t>(af));

@@ -31,6 +31,8 @@ class LibnlRtnlOps : public RtnlOps {
   absl::Status SetHairpin(absl::string_view port, bool on) override;
   absl::Status AddAddress(int ifindex, const ipam::IpAddress& address, int prefix_length) override;
   absl::Status AddDefaultRoute(const ipam::IpAddress& gateway, int ifindex) override;
+  absl::Status AddRoute(const ipam::IpPrefix& destination, const ipam::IpAddress& gateway,
+                        int ifindex) override;
   absl::StatusOr<std::vector<ipam::IpPrefix>> ListRouteDestinations(ipam::Family family) override;
   absl::Status EnableIpv4Forwarding() override;
   absl::Status DisableIpv6(absl::string_view name) override;
@@ -42,6 +44,9 @@ class LibnlRtnlOps : public RtnlOps {
   std::optional<NamespaceHandle> netns_;
   absl::StatusOr<NlPtr<rtnl_link>> GetLinkLocked(absl::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One static unicast route of the main table; `what` names it in errors.
+  absl::Status AddRouteAs(const ipam::IpPrefix& destination, const ipam::IpAddress& gateway,
+                          int ifindex, const std::string& what);
 
   absl::Mutex mu_;
   NlPtr<nl_sock> sock_ ABSL_GUARDED_BY(mu_);

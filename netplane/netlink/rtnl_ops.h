@@ -79,6 +79,11 @@ class RtnlOps {
                                   int prefix_length) = 0;
   // Default route via `gateway` out of `ifindex`. AlreadyExists if a default route exists.
   virtual absl::Status AddDefaultRoute(const ipam::IpAddress& gateway, int ifindex) = 0;
+  // Route to `destination` via `gateway` out of `ifindex` (a static route of the main table).
+  // AlreadyExists if that destination has a route; InvalidArgument-like kernel refusals
+  // (a gateway not on the link: ENETUNREACH) come back as errno statuses.
+  virtual absl::Status AddRoute(const ipam::IpPrefix& destination, const ipam::IpAddress& gateway,
+                                int ifindex) = 0;
   // net.ipv4.ip_forward=1 in this namespace (what NAT networks need). A global setting of the
   // namespace: only the kernel implementation writes it, so fakes never touch a real host.
   virtual absl::Status EnableIpv4Forwarding() = 0;

@@ -106,6 +106,11 @@ absl::string_view ProtocolName(Protocol protocol) {
   return protocol == Protocol::kTcp ? "tcp" : "udp";
 }
 
+std::string StaticRoute::ToString() const {
+  return absl::StrCat(destination.length() == 0 ? "default" : destination.ToString(), " via ",
+                      via.ToString());
+}
+
 std::string PortMapping::ToString() const {
   return absl::StrCat(host_address ? absl::StrCat(host_address->ToString(), ":") : "", host_port,
                       "->", container_port, "/", ProtocolName(protocol));
@@ -488,6 +493,18 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
   }
   result.default_route = request.default_route.value_or(!has_default_route);
   result.ports = request.ports;
+  for (const StaticRoute& route : request.routes) {
+    if (!network.info.config.subnet->Contains(route.via)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": route ", route.ToString(), ": the next hop is not in the network's subnet ",
+          network.info.config.subnet->ToString()));
+    }
+    if (route.destination.length() == 0 && result.default_route) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": route ", route.ToString(), ": the network's gateway is the default route"));
+    }
+  }
+  result.routes = request.routes;
 
   // Order: lease, veth pair (host end on the bridge, peer born in the container's namespace),
   // hairpin, addresses and routes inside, published ports. Undone in reverse on error.
@@ -569,6 +586,13 @@ absl::Status NetworkManager::PlumbAttachment(const Network& network, const Attac
   MESH_RETURN_IF_ERROR(inside->AddAddress(peer.index, result.address, result.prefix_length));
   if (result.default_route) {
     MESH_RETURN_IF_ERROR(inside->AddDefaultRoute(result.gateway, peer.index));
+  }
+  for (const StaticRoute& route : result.routes) {
+    absl::Status added = inside->AddRoute(route.destination, route.via, peer.index);
+    if (!added.ok()) {
+      return absl::Status(added.code(),
+                          absl::StrCat("route ", route.ToString(), ": ", added.message()));
+    }
   }
   undo.Commit();
   return absl::OkStatus();

@@ -39,6 +39,14 @@ struct PortMapping {
   std::string ToString() const;  // "[203.0.113.1:]8080->80/tcp"
 };
 
+// A static route inside the container, through a next hop on the attachment's network.
+struct StaticRoute {
+  ipam::IpPrefix destination;  // 0.0.0.0/0: the default route
+  ipam::IpAddress via;
+  std::string ToString() const;  // "10.77.2.0/24 via 10.77.1.254"
+  friend bool operator==(const StaticRoute&, const StaticRoute&) = default;
+};
+
 struct NetworkConfig {
   std::string name;
   std::optional<ipam::IpPrefix> subnet;    // unset: the first free one of the default pool
@@ -64,6 +72,9 @@ struct AttachRequest {
   // Route the container's default traffic via this network's gateway. Unset: only on the
   // container's first network.
   std::optional<bool> default_route;
+  // Added inside once the address is there; each `via` must be in the network's subnet. A
+  // default route here needs default_route false on every attachment of the container.
+  std::vector<StaticRoute> routes;
 };
 
 // What a CNI result holds.
@@ -79,6 +90,7 @@ struct AttachResult {
   ipam::IpAddress gateway;
   bool default_route = false;  // the container's default route goes via this network
   std::vector<PortMapping> ports;
+  std::vector<StaticRoute> routes;
 };
 
 // Everything netplane should have in the kernel: what the agent's store holds. Networks have

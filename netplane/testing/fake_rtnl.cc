@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/errno_status.h"
 
@@ -143,6 +144,22 @@ class FakeRtnlOps : public netlink::RtnlOps {
     Ns().default_route[gateway.ToString()] = link->name;
     return absl::OkStatus();
   }
+  absl::Status AddRoute(const ipam::IpPrefix& destination, const ipam::IpAddress& gateway,
+                        int ifindex) override {
+    absl::MutexLock lock(&k_->mu_);
+    if (absl::Status s = k_->Enter("AddRoute"); !s.ok()) return s;
+    const netlink::LinkInfo* link = ByIndex(Ns(), ifindex);
+    if (link == nullptr) return mesh::ErrnoToStatus(ENODEV, "add route");
+    const std::string prefix = absl::StrCat(destination.ToString(), " via ");
+    for (const auto& [route, dev] : Ns().static_routes) {
+      if (absl::StartsWith(route, prefix)) return mesh::ErrnoToStatus(EEXIST, "add route");
+    }
+    if (destination.length() == 0 && !Ns().default_route.empty()) {
+      return mesh::ErrnoToStatus(EEXIST, "add route");
+    }
+    Ns().static_routes[absl::StrCat(prefix, gateway.ToString())] = link->name;
+    return absl::OkStatus();
+  }
   absl::Status EnableIpv4Forwarding() override {
     absl::MutexLock lock(&k_->mu_);
     if (absl::Status s = k_->Enter("EnableIpv4Forwarding"); !s.ok()) return s;
@@ -214,6 +231,9 @@ class FakeRtnlOps : public netlink::RtnlOps {
     for (auto it = ns.default_route.begin(); it != ns.default_route.end();) {
       it = it->second == name ? ns.default_route.erase(it) : std::next(it);
     }
+    for (auto it = ns.static_routes.begin(); it != ns.static_routes.end();) {
+      it = it->second == name ? ns.static_routes.erase(it) : std::next(it);
+    }
   }
   absl::Status AddLink(FakeKernel::Namespace& ns, netlink::LinkInfo link, const std::string& what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(k_->mu_) {
@@ -277,6 +297,9 @@ std::string FakeKernel::Dump() const {
     }
     for (const auto& [via, dev] : ns.default_route) {
       absl::StrAppend(&out, "  default via ", via, " dev ", dev, "\n");
+    }
+    for (const auto& [route, dev] : ns.static_routes) {
+      absl::StrAppend(&out, "  route ", route, " dev ", dev, "\n");
     }
     for (const auto& [index, name] : ns.hairpin) absl::StrAppend(&out, "  hairpin ", name, "\n");
     if (ns.ip_forward) absl::StrAppend(&out, "  ip_forward 1\n");

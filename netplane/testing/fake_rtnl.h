@@ -18,7 +18,7 @@ namespace mesh::netplane::testing {
 // A stateful in-memory model of rtnetlink across several network namespaces, for unit tests
 // (STYLE.md rule 5). It enforces the kernel rules mesh relies on: 15-byte names, EEXIST for a
 // taken name, ENODEV for an unknown link or master, one default route per namespace, a veth
-// pair dying whole, addresses and routes dying with their link.
+// pair dying whole, addresses and routes dying with their link, one route per destination.
 class FakeKernel {
  public:
   // The namespace key for a handle (its inode), and a readable dump of one namespace.
@@ -30,6 +30,7 @@ class FakeKernel {
     std::map<std::string, netlink::LinkInfo> links;          // by name
     std::map<std::string, std::set<std::string>> addresses;  // link name -> "a.b.c.d/len"
     std::map<std::string, std::string> default_route;        // "via" -> link name (0 or 1 entry)
+    std::map<std::string, std::string> static_routes;        // "dst via gw" -> link name
     std::map<int, std::string> hairpin;                      // ifindex -> link name
     std::vector<ipam::IpPrefix> routes;                      // other routes, for ListRoutes
     std::set<std::string> ipv6_off;                          // links with IPv6 disabled

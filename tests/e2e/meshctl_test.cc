@@ -612,6 +612,12 @@ TEST_F(MeshctlTest, UpLabExampleClientsReachAcrossTheRouter) {
   EXPECT_EQ(r.code, 0) << Describe(trace, r);
   EXPECT_THAT(r.out, ContainsRegex("1 +10\\.77\\.2\\.254")) << Describe(trace, r);
   EXPECT_THAT(r.out, ContainsRegex("2 +10\\.77\\.1\\.11")) << Describe(trace, r);
+  // The routes of the spec, as the kernel has them: a1 the other LAN, a2 everything.
+  EXPECT_THAT(Meshctl({"exec", "lab-a1", "ip", "route"}).out,
+              HasSubstr("10.77.2.0/24 via 10.77.1.254 dev eth0"));
+  EXPECT_THAT(Meshctl({"exec", "lab-a2", "ip", "route"}).out,
+              HasSubstr("default via 10.77.1.254 dev eth0"));
+  EXPECT_THAT(Meshctl({"exec", "lab-a2", "ip", "route"}).out, Not(HasSubstr("via 10.77.1.1 ")));
   // The router forwards because it said so itself.
   EXPECT_EQ(Meshctl({"exec", "lab-router", "cat", "/proc/sys/net/ipv4/ip_forward"}).out, "1\n");
   // Internal LANs: neither the outside world nor the host's addresses are reachable, only the

@@ -517,6 +517,32 @@ TEST_F(MeshdBadRequestsTest, MalformedRequestsGetTheirCodeNameTheFieldAndChangeN
             Code::NOT_FOUND, {"spec.networks[1].network: network \"nosuchnet\" not found"});
   invalid("network attached twice", [](auto& s) { s.add_networks()->set_network("front"); },
           {"spec.networks[1].network: \"front\" is attached by spec.networks[0] already"});
+  // Static routes: the next hop must be on one of the container's networks; a default route
+  // of its own replaces the gateway's, but not twice.
+  auto route = [](v1::ContainerSpec& s, const std::string& destination, const std::string& via) {
+    v1::Route* r = s.add_routes();
+    r->set_destination(destination);
+    r->set_via(via);
+  };
+  invalid("route via an address on no network",
+          [&route](auto& s) { route(s, "10.77.2.0/24", "10.99.0.1"); },
+          {"spec.routes[0].via: 10.99.0.1 is on none of the container's networks (front "
+           "10.88.1.0/24)"});
+  invalid("route to a host address", [&route](auto& s) { route(s, "10.77.2.9/24", "10.88.1.254"); },
+          {"spec.routes[0].destination: ", "did you mean 10.77.2.0/24?"});
+  invalid("route twice",
+          [&route](auto& s) {
+            route(s, "default", "10.88.1.254");
+            route(s, "0.0.0.0/0", "10.88.1.253");
+          },
+          {"spec.routes[1].destination: \"0.0.0.0/0\" has a route already (spec.routes[0])"});
+  invalid("routes of a shared namespace",
+          [&route](auto& s) {
+            s.clear_networks();
+            s.set_network_from("web");
+            route(s, "default", "10.88.1.254");
+          },
+          {"spec.routes: the network namespace is \"web\"'s (network_from)"});
   for (const std::string& ip :
        {std::string("10.88.1.300"), std::string("10.88.1.5/24"), std::string("10.88.1"),
         std::string(" 10.88.1.5"), std::string("10.88.1.5\0", 10), std::string(4096, '1')}) {

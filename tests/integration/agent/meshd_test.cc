@@ -1029,6 +1029,63 @@ TEST_F(MeshdTest, ConnectAndDisconnectASecondNetwork) {
   EXPECT_TRUE(meshd().networks().Remove(Ctx().get(), remove_back, &removed).ok());
 }
 
+// Static routes of the spec: a router between two networks, a client routing one subnet
+// through it and a client routing everything through it; they survive meshd's kill -9, and a
+// network connected later does not take the client's own default route.
+TEST_F(MeshdTest, StaticRoutesThroughARouterMember) {
+  CreateNetwork("front", "10.88.1.0/24");
+  CreateNetwork("back", "10.88.2.0/24");
+  CreateNetwork("side", "10.88.3.0/24");
+  v1::ContainerSpec router = Spec("router", "exec sleep 1000");
+  router.mutable_networks(0)->set_ip("10.88.1.254");
+  router.add_networks()->set_network("back");
+  router.mutable_networks(1)->set_ip("10.88.2.254");
+  (*router.mutable_sysctls())["net.ipv4.ip_forward"] = "1";
+  MustCreate(router);
+  auto route = [](v1::ContainerSpec& spec, const std::string& destination, const std::string& via) {
+    v1::Route* r = spec.add_routes();
+    r->set_destination(destination);
+    r->set_via(via);
+  };
+  v1::ContainerSpec one = Spec("one", "exec sleep 1000");
+  route(one, "10.88.2.0/24", "10.88.1.254");
+  MustCreate(one);
+  v1::ContainerSpec all = Spec("all", "exec sleep 1000", "back");
+  route(all, "default", "10.88.2.254");
+  MustCreate(all);
+  MustCreate(Spec("plain", "exec sleep 1000"));
+  auto ip = [this](const std::string& name) {
+    absl::StatusOr<v1::Container> c = Get(name);
+    return c.ok() && c->addresses_size() > 0 ? c->addresses(0).ip() : std::string("?");
+  };
+  auto pings = [this](const std::string& from, const std::string& to) {
+    for (int i = 0; i < 3; ++i) {
+      if (Exec(from, {"ping", "-c", "1", "-W", "1", to}).code == 0) return true;
+    }
+    return false;
+  };
+  EXPECT_THAT(Exec("one", {"ip", "route"}).out, HasSubstr("10.88.2.0/24 via 10.88.1.254 dev eth0"));
+  EXPECT_THAT(Exec("all", {"ip", "route"}).out, HasSubstr("default via 10.88.2.254 dev eth0"));
+  EXPECT_TRUE(pings("one", ip("all")));
+  EXPECT_TRUE(pings("all", ip("one")));
+  // Without a route the other network is not reachable (its gateway route leads to the host,
+  // which keeps networks apart).
+  EXPECT_FALSE(Exec("plain", {"ping", "-c", "1", "-W", "1", ip("all")}).code == 0);
+
+  meshd().Kill9();
+  ASSERT_TRUE(meshd().Restart().ok());
+  EXPECT_TRUE(pings("one", ip("all")));
+
+  v1::ConnectRequest connect;
+  connect.set_container("all");
+  connect.set_network("side");
+  v1::ConnectResponse connected;
+  grpc::Status status = meshd().networks().Connect(Ctx().get(), connect, &connected);
+  ASSERT_TRUE(status.ok()) << StatusText(status);
+  EXPECT_THAT(Exec("all", {"ip", "route"}).out, HasSubstr("default via 10.88.2.254 dev eth0"));
+  EXPECT_THAT(Exec("all", {"ip", "route"}).out, Not(HasSubstr("default via 10.88.3.1")));
+}
+
 TEST_F(MeshdTest, ImageStreamedInIsUsedAndRemovedOnlyWhenFree) {
   // A `docker save` archive made by hand: one busybox layer, tagged mybox:1.
   absl::StatusOr<std::string> path =

@@ -132,6 +132,12 @@ TEST(ValidateContainerSpecTest, FullAndMinimalSpecsPass) {
   EXPECT_TRUE(ValidateContainerSpec(MinimalSpec()).ok()) << ValidateContainerSpec(MinimalSpec());
 }
 
+void AddRoute(v1::ContainerSpec& spec, const std::string& destination, const std::string& via) {
+  v1::Route* route = spec.add_routes();
+  route->set_destination(destination);
+  route->set_via(via);
+}
+
 TEST(ValidateContainerSpecTest, EveryRuleNamesItsField) {
   const std::string too_long_arg(size_t{128} << 10, 'x');
   const std::vector<BadCase<v1::ContainerSpec>> cases = {
@@ -157,6 +163,28 @@ TEST(ValidateContainerSpecTest, EveryRuleNamesItsField) {
       {"too many env", [](auto& s) { Assign(s.mutable_env(), Many(4097, "A=1")); }, "spec.env",
        "4096"},
       {"env without =", [](auto& s) { s.add_env("FOO"); }, "spec.env[2]", "KEY=VALUE"},
+      // Static routes.
+      {"route to a host address", [](auto& s) { AddRoute(s, "10.77.2.5/24", "10.88.0.254"); },
+       "spec.routes[0].destination", "did you mean 10.77.2.0/24?"},
+      {"route to an IPv6 subnet", [](auto& s) { AddRoute(s, "fd00::/64", "10.88.0.254"); },
+       "spec.routes[0].destination", "IPv6"},
+      {"route via a word", [](auto& s) { AddRoute(s, "default", "router"); }, "spec.routes[0].via",
+       "next hop"},
+      {"route without a via", [](auto& s) { AddRoute(s, "10.77.2.0/24", ""); },
+       "spec.routes[0].via", ""},
+      {"two routes to one place",
+       [](auto& s) {
+         AddRoute(s, "10.77.2.0/24", "10.88.0.254");
+         AddRoute(s, "10.77.2.0/24", "10.88.0.253");
+       },
+       "spec.routes[1].destination", "spec.routes[0]"},
+      {"routes without networks",
+       [](auto& s) {
+         s.clear_networks();
+         s.clear_ports();
+         AddRoute(s, "default", "10.88.0.254");
+       },
+       "spec.routes", "needs a network"},
       // Sysctls: of the container's own namespaces only.
       {"host sysctl", [](auto& s) { (*s.mutable_sysctls())["vm.swappiness"] = "1"; },
        "spec.sysctls[\"vm.swappiness\"]", "would change the host"},

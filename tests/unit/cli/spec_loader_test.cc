@@ -493,6 +493,26 @@ TEST(SpecLoaderTest, SysctlsAsAMapOrAList) {
   EXPECT_EQ(loaded->spec.containers(0).spec().sysctls().at("fs.mqueue.msg_max"), "20");
 }
 
+TEST(SpecLoaderTest, RoutesAsIpRouteWords) {
+  const std::string yaml = Web(
+      "    routes:\n      - 10.77.2.0/24 via 10.77.1.254\n      - \"default  via 10.77.1.1\"\n");
+  absl::StatusOr<LoadedSpec> loaded = Load(yaml);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const auto& routes = loaded->spec.containers(0).spec().routes();
+  ASSERT_EQ(routes.size(), 2);
+  EXPECT_EQ(routes[0].destination(), "10.77.2.0/24");
+  EXPECT_EQ(routes[0].via(), "10.77.1.254");
+  EXPECT_EQ(routes[1].destination(), "default");
+  EXPECT_EQ(routes[1].via(), "10.77.1.1");
+  // meshd's verdict on an address lands on its line.
+  EXPECT_EQ(loaded->sources.Locate("spec.containers[0].spec.routes[1].via: not on a network"),
+            absl::StrCat("f.yaml:", PositionOf(yaml, "\"default"),
+                         ": spec.containers[0].spec.routes[1].via: not on a network"));
+  EXPECT_THAT(Problems(Web("    routes: [10.77.2.0/24 10.77.1.254]\n")),
+              HasSubstr("routes: \"10.77.2.0/24 10.77.1.254\" is not a route; write DESTINATION "
+                        "via NEXTHOP"));
+}
+
 TEST(SpecLoaderErrorsTest, KeysWithoutAnApiField) {
   EXPECT_THAT(Problems(Web("    sysctls: [net.ipv4.ip_forward]\n")),
               HasSubstr("f.yaml:5:15: sysctls: \"net.ipv4.ip_forward\" is not name=value"));
@@ -872,7 +892,9 @@ TEST(SpecExamplesTest, DeployExamplesLoad) {
   EXPECT_EQ(lab->spec.containers(0).spec().networks_size(), 2);  // the router
   for (int i = 1; i < 5; ++i) {
     const v1::GroupContainer& client = lab->spec.containers(i);
-    EXPECT_THAT(client.spec().cap_add(), ::testing::ElementsAre("NET_ADMIN"));
+    EXPECT_TRUE(client.spec().cap_add().empty());  // routes: meshd sets them
+    ASSERT_EQ(client.spec().routes_size(), 1);
+    EXPECT_EQ(client.spec().routes(0).via(), i <= 2 ? "10.77.1.254" : "10.77.2.254");
     ASSERT_EQ(client.depends_on_size(), 1);
     EXPECT_EQ(client.depends_on(0).condition(), v1::Dependency::CONDITION_HEALTHY);
   }

@@ -86,6 +86,15 @@ class NetworkManagerTest : public ::testing::Test {
                          .ports = {PortMapping{
                              .protocol = Protocol::kTcp, .host_port = 8080, .container_port = 80}}};
   }
+  // Request(id) with a static route through a router at .254.
+  AttachRequest Routed(const std::string& id) {
+    AttachRequest r = Request(id);
+    r.routes = {Route("10.77.2.0/24", "10.88.0.254")};
+    return r;
+  }
+  static StaticRoute Route(const std::string& destination, const std::string& via) {
+    return StaticRoute{*ipam::IpPrefix::Parse(destination), *ipam::IpAddress::Parse(via)};
+  }
 
   std::string dir_;
   testing::FakeKernel kernel_;
@@ -96,12 +105,13 @@ class NetworkManagerTest : public ::testing::Test {
 TEST_F(NetworkManagerTest, AttachBuildsEverythingAndDetachRemovesIt) {
   ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
   const std::string before = State();
-  auto a = manager_->Attach(Request("web"));
+  auto a = manager_->Attach(Routed("web"));
   ASSERT_TRUE(a.ok()) << a.status();
   const std::string dump = kernel_.Dump();
   EXPECT_THAT(dump, HasSubstr(absl::StrCat("link ", a->host_ifname, " veth")));
   EXPECT_THAT(dump, HasSubstr("addr e-web 10.88.0.2/24"));
   EXPECT_THAT(dump, HasSubstr("default via 10.88.0.1 dev e-web"));
+  EXPECT_THAT(dump, HasSubstr("route 10.77.2.0/24 via 10.88.0.254 dev e-web"));
   EXPECT_THAT(dump, HasSubstr(absl::StrCat("hairpin ", a->host_ifname)));
   EXPECT_THAT(dump, HasSubstr(a->mac));
   EXPECT_THAT(dump, HasSubstr(absl::StrCat("link e-web veth")));
@@ -116,7 +126,7 @@ TEST_F(NetworkManagerTest, FailureAtEveryKernelStepOfAttachRollsBackCompletely) 
   const std::string before = State();
   // Count the kernel calls of one successful attach.
   auto calls_before = kernel_.Calls();
-  ASSERT_TRUE(manager_->Attach(Request("probe")).ok());
+  ASSERT_TRUE(manager_->Attach(Routed("probe")).ok());
   auto calls_after = kernel_.Calls();
   ASSERT_TRUE(manager_->Detach("probe", "front").ok());
   ASSERT_EQ(State(), before);
@@ -126,7 +136,7 @@ TEST_F(NetworkManagerTest, FailureAtEveryKernelStepOfAttachRollsBackCompletely) 
     int during_attach = count - calls_before[method];
     for (int nth = 1; nth <= during_attach; ++nth) {
       kernel_.FailAt(method, nth, absl::InternalError("injected"));
-      auto r = manager_->Attach(Request("web"));
+      auto r = manager_->Attach(Routed("web"));
       EXPECT_FALSE(r.ok()) << method << " #" << nth;
       EXPECT_THAT(std::string(r.status().message()),
                   HasSubstr("attach container \"web\" to network \"front\""));
@@ -234,7 +244,7 @@ TEST_F(NetworkManagerTest, PortCollisionsAndBadInputChangeNothing) {
 TEST_F(NetworkManagerTest, ReconcileRemovesOrphansAndRecreatesMissingObjects) {
   auto front = manager_->CreateNetwork({.name = "front"});
   ASSERT_TRUE(front.ok());
-  auto web = manager_->Attach(Request("web"));
+  auto web = manager_->Attach(Routed("web"));
   ASSERT_TRUE(web.ok());
   const std::string healthy = State();
   DesiredState desired{.networks = {front->config}, .attachments = {*web}};
@@ -252,8 +262,36 @@ TEST_F(NetworkManagerTest, ReconcileRemovesOrphansAndRecreatesMissingObjects) {
   EXPECT_THAT(dump, HasSubstr("link docker0 bridge"));
   EXPECT_THAT(dump, HasSubstr(absl::StrCat("link ", web->host_ifname, " veth")));
   EXPECT_THAT(dump, HasSubstr("addr e-web 10.88.0.2/24"));
+  EXPECT_THAT(dump, HasSubstr("route 10.77.2.0/24 via 10.88.0.254 dev e-web"));
   EXPECT_THAT(nft_->Dump(), HasSubstr("8080"));
   ASSERT_TRUE(host->DeleteLink("docker0").ok());
+}
+
+TEST_F(NetworkManagerTest, StaticRoutesNeedANextHopOnTheNetworkAndOneDefaultRoute) {
+  ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
+  const std::string before = State();
+  AttachRequest far = Routed("web");
+  far.routes = {Route("10.77.2.0/24", "10.99.0.1")};
+  absl::StatusOr<AttachResult> refused = manager_->Attach(far);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("route 10.77.2.0/24 via 10.99.0.1: the next hop is not in the network's "
+                        "subnet 10.88.0.0/24"));
+  AttachRequest two_defaults = Routed("web");
+  two_defaults.routes = {Route("0.0.0.0/0", "10.88.0.254")};
+  refused = manager_->Attach(two_defaults);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("route default via 10.88.0.254: the network's gateway is the default "
+                        "route"));
+  EXPECT_EQ(State(), before);
+  // Without the gateway's default route, the container's own one.
+  AttachRequest own_default = two_defaults;
+  own_default.default_route = false;
+  absl::StatusOr<AttachResult> attached = manager_->Attach(own_default);
+  ASSERT_TRUE(attached.ok()) << attached.status();
+  EXPECT_THAT(kernel_.Dump(), HasSubstr("route 0.0.0.0/0 via 10.88.0.254 dev e-web"));
+  EXPECT_THAT(kernel_.Dump(), ::testing::Not(HasSubstr("default via")));
+  EXPECT_EQ(attached->routes, own_default.routes);
 }
 
 // With the reaper, Detach only retires the pair; the deletion, the stale-flow flush and the
