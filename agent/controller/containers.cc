@@ -583,8 +583,9 @@ absl::Status ContainerController::Remove(const std::string& name, bool force) {
     // Its end is told before its removal, as Docker does (`rm -f`: killed, then died), also
     // when the exit watcher has not got to a run that ended just before.
     if (state->status == runtime::Status::kRunning) {
-      MESH_RETURN_IF_ERROR(runtime_.Kill(name, SIGKILL));
-      state = runtime_.Wait(name, absl::Seconds(30));
+      // A kill that fails (it ended meanwhile) leaves the rest to the forced delete below.
+      state = runtime_.Kill(name, SIGKILL).ok() ? runtime_.Wait(name, absl::Seconds(30))
+                                                : runtime_.State(name);
     }
     if (state.ok() && state->status == runtime::Status::kStopped) {
       RecordExit(*entry, name, record, *state);

@@ -626,7 +626,10 @@ TEST_F(MeshctlTest, UpLabExampleClientsReachAcrossTheRouter) {
   EXPECT_NE(r.code, 0) << "reached wan from an internal LAN: " << r.out;
   r = Meshctl({"exec", "lab-b1", "ping", "-c", "1", "-W", "1", Sandbox::kHostAddress});
   EXPECT_NE(r.code, 0) << "reached the host's address from an internal LAN: " << r.out;
-  r = Meshctl({"exec", "lab-b1", "ping", "-c", "1", "-W", "2", "10.77.2.1"});
+  for (int i = 0; i < 3; ++i) {  // a first packet may wait for ARP on a loaded machine
+    r = Meshctl({"exec", "lab-b1", "ping", "-c", "1", "-W", "2", "10.77.2.1"});
+    if (r.code == 0) break;
+  }
   EXPECT_EQ(r.code, 0) << "the LAN's gateway: " << r.out;
   // The clients' own loops see the other side (b2 started last: its first ping already
   // finds a2).
