@@ -49,6 +49,9 @@ constexpr size_t kMaxCapabilityBytes = 64;
 constexpr size_t kMaxLabelKeyLength = 63;
 constexpr size_t kMaxLabelValueBytes = 255;
 constexpr size_t kMaxDnsLabelLength = 63;
+constexpr uint64_t kMinEgressRate = 8000;                // 8 kbit/s
+constexpr uint64_t kMaxEgressRate = 16000000000;         // 16 Gbit/s (tc tbf: 2^31 bytes/s)
+constexpr uint64_t kMaxEgressBurst = uint64_t{1} << 30;  // 1 GiB
 constexpr size_t kMaxDnsNameLength = 253;
 constexpr uint32_t kMaxLogFiles = 100;
 // A user namespace maps container ids 0-65535; the runtime refuses a range past host id
@@ -447,6 +450,21 @@ absl::Status CheckNetworks(const RepeatedPtrField<v1::NetworkAttachment>& networ
     }
     for (int j = 0; j < n.aliases_size(); ++j) {
       MESH_RETURN_IF_ERROR(CheckDnsName(n.aliases(j), At(Dot(at, "aliases"), j)));
+    }
+    if (n.egress_rate_bps() != 0 &&
+        (n.egress_rate_bps() < kMinEgressRate || n.egress_rate_bps() > kMaxEgressRate)) {
+      return Invalid(
+          Dot(at, "egress_rate_bps"),
+          absl::StrCat(n.egress_rate_bps(), " bit/s is out of range; give ", kMinEgressRate,
+                       " (8 kbit/s) to ", kMaxEgressRate, " (16 Gbit/s), or 0 for no limit"));
+    }
+    if (n.egress_burst_bytes() != 0 && n.egress_rate_bps() == 0) {
+      return Invalid(Dot(at, "egress_burst_bytes"), "a burst needs a rate (egress_rate_bps)");
+    }
+    if (n.egress_burst_bytes() > kMaxEgressBurst) {
+      return Invalid(Dot(at, "egress_burst_bytes"),
+                     absl::StrCat(n.egress_burst_bytes(), " bytes is more than ", kMaxEgressBurst,
+                                  " (1 GiB)"));
     }
   }
   return absl::OkStatus();
@@ -1039,6 +1057,14 @@ absl::StatusOr<netplane::NetworkConfig> ToNetworkConfig(const v1::NetworkSpec& s
   config.internal = spec.internal();
   config.nat = !spec.internal() && !spec.disable_nat();
   return config;
+}
+
+std::optional<netplane::EgressLimit> ToEgressLimit(const v1::NetworkAttachment& attachment) {
+  if (attachment.egress_rate_bps() == 0) return std::nullopt;
+  netplane::EgressLimit limit{attachment.egress_rate_bps(), attachment.egress_burst_bytes()};
+  if (limit.burst_bytes == 0)
+    limit.burst_bytes = std::max<uint64_t>(limit.rate_bps / 8 / 50, 32768);
+  return limit;
 }
 
 absl::StatusOr<std::vector<netplane::StaticRoute>> ToStaticRoutes(

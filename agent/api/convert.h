@@ -118,6 +118,11 @@ absl::StatusOr<netplane::NetworkConfig> ToNetworkConfig(const v1::NetworkSpec& s
 absl::StatusOr<std::vector<netplane::PortMapping>> ToPortMappings(
     const google::protobuf::RepeatedPtrField<v1::PortMapping>& ports, absl::string_view field);
 
+// The egress limit of a valid attachment (ValidateContainerSpec first); nullopt without a
+// rate. A burst left at 0 is a fiftieth of a second at the rate, at least 32 KiB (a TBF
+// bucket smaller than a few packets drops what it should only delay).
+std::optional<netplane::EgressLimit> ToEgressLimit(const v1::NetworkAttachment& attachment);
+
 // Static routes, validated: destination an IPv4 subnet without host bits, or "default"
 // (0.0.0.0/0); via an IPv4 address; each destination once. `field` is the path of the list
 // ("spec.routes"); messages name "<field>[i].<member>". Which network each next hop is on is

@@ -69,6 +69,9 @@ netplane::AttachResult FromRecord(const std::string& name, const std::string& ne
   if (auto routes = ToStaticRoutes(a.routes(), "routes"); routes.ok()) {
     result.routes = *std::move(routes);
   }
+  if (a.egress_rate_bps() != 0) {
+    result.egress = netplane::EgressLimit{a.egress_rate_bps(), a.egress_burst_bytes()};
+  }
   return result;
 }
 
@@ -84,6 +87,10 @@ storev1::Attachment ToRecord(const netplane::AttachResult& result,
   a.set_mac(result.mac);
   a.set_default_route(result.default_route);
   *a.mutable_ports() = ports;
+  if (result.egress) {
+    a.set_egress_rate_bps(result.egress->rate_bps);
+    a.set_egress_burst_bytes(result.egress->burst_bytes);
+  }
   for (const netplane::StaticRoute& route : result.routes) {
     v1::Route* r = a.add_routes();
     r->set_destination(route.destination.length() == 0 ? "default" : route.destination.ToString());
@@ -410,6 +417,7 @@ absl::StatusOr<v1::Container> ContainerController::Create(const v1::CreateContai
       MESH_ASSIGN_OR_RETURN(attach.ports, ToPortMappings(spec.ports(), "spec.ports"));
     }
     attach.routes = routes_by_network[i];
+    attach.egress = ToEgressLimit(n);
     if (own_default_route) attach.default_route = false;
     absl::StatusOr<netplane::AttachResult> result = netplane_.Attach(attach);
     if (!result.ok()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <optional>
@@ -68,6 +69,33 @@ absl::StatusOr<uint64_t> ParseWholeNumber(absl::string_view text, uint64_t max) 
     return Invalid(text, absl::StrCat("is not a whole number from 0 to ", max));
   }
   return value;
+}
+
+absl::StatusOr<uint64_t> ParseRate(absl::string_view text, uint64_t max) {
+  auto bad = [&] {
+    return Invalid(text,
+                   "is not a rate; write bits per second with an optional unit kbit, mbit or "
+                   "gbit (1mbit = 1000000), such as 10mbit or 1.5gbit");
+  };
+  size_t unit_at = 0;
+  while (unit_at < text.size() && (absl::ascii_isdigit(text[unit_at]) || text[unit_at] == '.')) {
+    ++unit_at;
+  }
+  std::optional<Decimal> number = SplitDecimal(text.substr(0, unit_at));
+  if (!number || number->whole.size() > 19 || number->fraction.size() > 9) return bad();
+  const std::string unit = absl::AsciiStrToLower(text.substr(unit_at));
+  long double multiplier = 0;
+  if (unit.empty() || unit == "bit") multiplier = 1;
+  if (unit == "kbit") multiplier = 1e3L;
+  if (unit == "mbit") multiplier = 1e6L;
+  if (unit == "gbit") multiplier = 1e9L;
+  if (multiplier == 0) return bad();
+  const long double value =
+      std::strtold(std::string(text.substr(0, unit_at)).c_str(), nullptr) * multiplier;
+  if (value > static_cast<long double>(max)) {
+    return Invalid(text, absl::StrCat("is more than the largest rate here, ", max, " bit/s"));
+  }
+  return static_cast<uint64_t>(value);
 }
 
 absl::StatusOr<uint64_t> ParseSize(absl::string_view text, uint64_t max) {

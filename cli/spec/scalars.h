@@ -28,6 +28,11 @@ absl::StatusOr<uint64_t> ParseWholeNumber(absl::string_view text, uint64_t max);
 // byte is dropped. At most `max`.
 absl::StatusOr<uint64_t> ParseSize(absl::string_view text, uint64_t max);
 
+// A rate in bits per second, tc's way: a decimal number with an optional unit bit, kbit, mbit
+// or gbit, case-insensitive, decimal (1mbit = 1000000), such as 10mbit or 1.5gbit; no unit:
+// bit/s. Byte units (tc's bps) are refused as ambiguous. At most `max`.
+absl::StatusOr<uint64_t> ParseRate(absl::string_view text, uint64_t max);
+
 // Go's notation, as Docker Compose uses it: one or more decimal numbers each with a unit (ns,
 // us, ms, s, m, h), such as "30s", "1m30s", "1.5s", "500ms"; or "0". Not negative; at most
 // 10000 years (what a google.protobuf.Duration holds).

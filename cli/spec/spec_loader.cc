@@ -871,7 +871,7 @@ class Loader {
       }
       const std::string item = At(list, c->networks_size() - 1);
       const KeySet keys{absl::StrCat("network ", Quote(n.name), " of container ", Quote(refs.name)),
-                        {"ipv4_address", "address", "aliases"},
+                        {"ipv4_address", "address", "aliases", "egress_rate", "egress_burst"},
                         {}};
       std::vector<Entry> fields = Entries(*n.value, keys);
       const Entry* v4 = Find(fields, "ipv4_address");
@@ -885,6 +885,22 @@ class Loader {
         if (auto text = Text(*ip, "give an IPv4 address of the network's subnet")) {
           a->set_ip(*text);
           Record(Dot(item, "ip"), *ip->value);
+        }
+      }
+      if (const Entry* rate = Find(fields, "egress_rate")) {
+        if (auto bps =
+                Parsed<uint64_t>(*rate, "write a rate such as 10mbit",
+                                 [](absl::string_view t) { return ParseRate(t, kMaxInt64); })) {
+          a->set_egress_rate_bps(*bps);
+          Record(Dot(item, "egress_rate_bps"), *rate->value);
+        }
+      }
+      if (const Entry* burst = Find(fields, "egress_burst")) {
+        if (auto bytes =
+                Parsed<uint64_t>(*burst, "write a size such as 64k",
+                                 [](absl::string_view t) { return ParseSize(t, kMaxInt64); })) {
+          a->set_egress_burst_bytes(*bytes);
+          Record(Dot(item, "egress_burst_bytes"), *burst->value);
         }
       }
       if (const Entry* aliases = Find(fields, "aliases")) {

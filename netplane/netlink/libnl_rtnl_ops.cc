@@ -6,6 +6,8 @@
 #include <linux/rtnetlink.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/nexthop.h>
+#include <netlink/route/qdisc/tbf.h>
+#include <netlink/route/tc.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -317,6 +319,30 @@ absl::Status LibnlRtnlOps::AddRouteAs(const ipam::IpPrefix& destination,
   rtnl_route_add_nexthop(route.get(), nh);  // the route owns the nexthop from here
   absl::MutexLock lock(&mu_);
   return NlErrorToStatus(rtnl_route_add(sock_.get(), route.get(), NLM_F_EXCL), what);
+}
+
+absl::Status LibnlRtnlOps::SetEgressLimit(int ifindex, uint64_t rate_bps, uint64_t burst_bytes,
+                                          uint64_t limit_bytes) {
+  const std::string what = absl::StrCat("set egress limit ", rate_bps, " bit/s, burst ",
+                                        burst_bytes, " bytes on link ", ifindex);
+  // libnl's tbf takes bytes per second and sizes as int.
+  constexpr uint64_t kMaxInt = 0x7fffffff;
+  if (rate_bps / 8 > kMaxInt || burst_bytes > kMaxInt || limit_bytes > kMaxInt) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": too large for tc"));
+  }
+  NlPtr<rtnl_qdisc> qdisc(rtnl_qdisc_alloc());
+  if (qdisc == nullptr) return absl::ResourceExhaustedError(what);
+  rtnl_tc* tc = TC_CAST(qdisc.get());
+  rtnl_tc_set_ifindex(tc, ifindex);
+  rtnl_tc_set_parent(tc, TC_H_ROOT);
+  rtnl_tc_set_handle(tc, TC_HANDLE(1, 0));
+  if (int err = rtnl_tc_set_kind(tc, "tbf"); err < 0) return NlErrorToStatus(err, what);
+  rtnl_qdisc_tbf_set_limit(qdisc.get(), static_cast<int>(limit_bytes));
+  rtnl_qdisc_tbf_set_rate(qdisc.get(), static_cast<int>(rate_bps / 8),
+                          static_cast<int>(burst_bytes), 0);
+  absl::MutexLock lock(&mu_);
+  return NlErrorToStatus(rtnl_qdisc_add(sock_.get(), qdisc.get(), NLM_F_CREATE | NLM_F_REPLACE),
+                         what);
 }
 
 absl::Status LibnlRtnlOps::EnableIpv4Forwarding() {

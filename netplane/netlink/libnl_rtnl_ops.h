@@ -33,6 +33,8 @@ class LibnlRtnlOps : public RtnlOps {
   absl::Status AddDefaultRoute(const ipam::IpAddress& gateway, int ifindex) override;
   absl::Status AddRoute(const ipam::IpPrefix& destination, const ipam::IpAddress& gateway,
                         int ifindex) override;
+  absl::Status SetEgressLimit(int ifindex, uint64_t rate_bps, uint64_t burst_bytes,
+                              uint64_t limit_bytes) override;
   absl::StatusOr<std::vector<ipam::IpPrefix>> ListRouteDestinations(ipam::Family family) override;
   absl::Status EnableIpv4Forwarding() override;
   absl::Status DisableIpv6(absl::string_view name) override;

@@ -4,6 +4,7 @@
 #include <netlink/msg.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/qdisc.h>
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
 
@@ -17,6 +18,7 @@ struct NlDeleter {
   void operator()(rtnl_link* p) const { rtnl_link_put(p); }
   void operator()(rtnl_addr* p) const { rtnl_addr_put(p); }
   void operator()(rtnl_route* p) const { rtnl_route_put(p); }
+  void operator()(rtnl_qdisc* p) const { rtnl_qdisc_put(p); }
   void operator()(nl_addr* p) const { nl_addr_put(p); }
   void operator()(nl_msg* p) const { nlmsg_free(p); }
   void operator()(nl_cache* p) const { nl_cache_free(p); }

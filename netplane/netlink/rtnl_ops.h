@@ -84,6 +84,10 @@ class RtnlOps {
   // (a gateway not on the link: ENETUNREACH) come back as errno statuses.
   virtual absl::Status AddRoute(const ipam::IpPrefix& destination, const ipam::IpAddress& gateway,
                                 int ifindex) = 0;
+  // The root qdisc of `ifindex` becomes a token bucket filter (tc tbf): `rate_bps` bits per
+  // second, `burst_bytes` of bucket, a queue of `limit_bytes`. Replaces what was there.
+  virtual absl::Status SetEgressLimit(int ifindex, uint64_t rate_bps, uint64_t burst_bytes,
+                                      uint64_t limit_bytes) = 0;
   // net.ipv4.ip_forward=1 in this namespace (what NAT networks need). A global setting of the
   // namespace: only the kernel implementation writes it, so fakes never touch a real host.
   virtual absl::Status EnableIpv4Forwarding() = 0;

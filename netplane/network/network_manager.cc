@@ -505,6 +505,7 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
     }
   }
   result.routes = request.routes;
+  result.egress = request.egress;
 
   // Order: lease, veth pair (host end on the bridge, peer born in the container's namespace),
   // hairpin, addresses and routes inside, published ports. Undone in reverse on error.
@@ -586,6 +587,12 @@ absl::Status NetworkManager::PlumbAttachment(const Network& network, const Attac
   MESH_RETURN_IF_ERROR(inside->AddAddress(peer.index, result.address, result.prefix_length));
   if (result.default_route) {
     MESH_RETURN_IF_ERROR(inside->AddDefaultRoute(result.gateway, peer.index));
+  }
+  if (result.egress) {
+    // The queue holds what leaves at the rate in a fiftieth of a second, above the bucket.
+    const uint64_t limit = result.egress->burst_bytes + result.egress->rate_bps / 8 / 50;
+    MESH_RETURN_IF_ERROR(inside->SetEgressLimit(peer.index, result.egress->rate_bps,
+                                                result.egress->burst_bytes, limit));
   }
   for (const StaticRoute& route : result.routes) {
     absl::Status added = inside->AddRoute(route.destination, route.via, peer.index);

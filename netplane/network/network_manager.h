@@ -47,6 +47,14 @@ struct StaticRoute {
   friend bool operator==(const StaticRoute&, const StaticRoute&) = default;
 };
 
+// What a container may send on one attachment: a token bucket filter (tc tbf) on its
+// interface.
+struct EgressLimit {
+  uint64_t rate_bps = 0;     // bits per second
+  uint64_t burst_bytes = 0;  // the bucket
+  friend bool operator==(const EgressLimit&, const EgressLimit&) = default;
+};
+
 struct NetworkConfig {
   std::string name;
   std::optional<ipam::IpPrefix> subnet;    // unset: the first free one of the default pool
@@ -75,6 +83,7 @@ struct AttachRequest {
   // Added inside once the address is there; each `via` must be in the network's subnet. A
   // default route here needs default_route false on every attachment of the container.
   std::vector<StaticRoute> routes;
+  std::optional<EgressLimit> egress;
 };
 
 // What a CNI result holds.
@@ -91,6 +100,7 @@ struct AttachResult {
   bool default_route = false;  // the container's default route goes via this network
   std::vector<PortMapping> ports;
   std::vector<StaticRoute> routes;
+  std::optional<EgressLimit> egress;
 };
 
 // Everything netplane should have in the kernel: what the agent's store holds. Networks have

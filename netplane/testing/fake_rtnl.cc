@@ -160,6 +160,16 @@ class FakeRtnlOps : public netlink::RtnlOps {
     Ns().static_routes[absl::StrCat(prefix, gateway.ToString())] = link->name;
     return absl::OkStatus();
   }
+  absl::Status SetEgressLimit(int ifindex, uint64_t rate_bps, uint64_t burst_bytes,
+                              uint64_t limit_bytes) override {
+    absl::MutexLock lock(&k_->mu_);
+    if (absl::Status s = k_->Enter("SetEgressLimit"); !s.ok()) return s;
+    const netlink::LinkInfo* link = ByIndex(Ns(), ifindex);
+    if (link == nullptr) return mesh::ErrnoToStatus(ENODEV, "set egress limit");
+    Ns().qdiscs[link->name] =
+        absl::StrCat("tbf rate ", rate_bps, " burst ", burst_bytes, " limit ", limit_bytes);
+    return absl::OkStatus();
+  }
   absl::Status EnableIpv4Forwarding() override {
     absl::MutexLock lock(&k_->mu_);
     if (absl::Status s = k_->Enter("EnableIpv4Forwarding"); !s.ok()) return s;
@@ -234,6 +244,7 @@ class FakeRtnlOps : public netlink::RtnlOps {
     for (auto it = ns.static_routes.begin(); it != ns.static_routes.end();) {
       it = it->second == name ? ns.static_routes.erase(it) : std::next(it);
     }
+    ns.qdiscs.erase(name);
   }
   absl::Status AddLink(FakeKernel::Namespace& ns, netlink::LinkInfo link, const std::string& what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(k_->mu_) {
@@ -300,6 +311,9 @@ std::string FakeKernel::Dump() const {
     }
     for (const auto& [route, dev] : ns.static_routes) {
       absl::StrAppend(&out, "  route ", route, " dev ", dev, "\n");
+    }
+    for (const auto& [dev, qdisc] : ns.qdiscs) {
+      absl::StrAppend(&out, "  qdisc ", dev, " ", qdisc, "\n");
     }
     for (const auto& [index, name] : ns.hairpin) absl::StrAppend(&out, "  hairpin ", name, "\n");
     if (ns.ip_forward) absl::StrAppend(&out, "  ip_forward 1\n");

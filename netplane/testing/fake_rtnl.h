@@ -31,6 +31,7 @@ class FakeKernel {
     std::map<std::string, std::set<std::string>> addresses;  // link name -> "a.b.c.d/len"
     std::map<std::string, std::string> default_route;        // "via" -> link name (0 or 1 entry)
     std::map<std::string, std::string> static_routes;        // "dst via gw" -> link name
+    std::map<std::string, std::string> qdiscs;               // link name -> "tbf rate .."
     std::map<int, std::string> hairpin;                      // ifindex -> link name
     std::vector<ipam::IpPrefix> routes;                      // other routes, for ListRoutes
     std::set<std::string> ipv6_off;                          // links with IPv6 disabled

@@ -281,6 +281,54 @@ TEST_F(NetplaneTest, NetworksAreIsolatedAndInternalHasNoWayOut) {
   EXPECT_EQ(*inside, "iso-web\n");
 }
 
+// An egress limit on an attachment (tc tbf on the container's interface): a bulk TCP transfer
+// from it runs at the configured rate, within 20%; the other direction is not shaped. Measured
+// with socat (iperf3 is not among mesh's dependencies): the time of a 3 MB send at 8 Mbit/s.
+TEST_F(NetplaneTest, EgressLimitShapesWhatTheContainerSends) {
+  MustCreate({.name = "front"});
+  Container("slow");
+  AttachRequest request{.container_id = "slow",
+                        .netns_path = "/run/netns/slow",
+                        .network = "front",
+                        .egress = EgressLimit{.rate_bps = 8'000'000, .burst_bytes = 32768}};
+  absl::StatusOr<AttachResult> slow = manager_->Attach(request);
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  EXPECT_EQ(slow->egress, request.egress);
+  AttachResult sink = MustAttach("sink", "front");
+  absl::StatusOr<std::string> qdisc =
+      sandbox().Check(In("slow"), {"tc", "qdisc", "show", "dev", slow->ifname});
+  ASSERT_TRUE(qdisc.ok()) << qdisc.status();
+  EXPECT_THAT(*qdisc, HasSubstr("tbf"));
+  EXPECT_THAT(*qdisc, HasSubstr("rate 8Mbit"));
+
+  constexpr int kBytes = 3'000'000;
+  auto seconds_to_send = [&](const std::string& from, const std::string& to_address,
+                             const std::string& to) -> double {
+    absl::StatusOr<ChildProcess> receiver = sandbox().Start(
+        In(to), {"socat", "-u", "TCP-LISTEN:5001,reuseaddr,fork", "OPEN:/dev/null"});
+    EXPECT_TRUE(receiver.ok()) << receiver.status();
+    EXPECT_TRUE(sandbox().WaitForPort(In(to), to_address, 5001).ok());
+    const absl::Time start = absl::Now();
+    absl::StatusOr<CommandResult> sent = sandbox().Run(
+        In(from),
+        {"sh", "-c",
+         absl::StrCat("head -c ", kBytes, " /dev/zero | socat -u - TCP:", to_address, ":5001")},
+        absl::Seconds(60));
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+    EXPECT_TRUE(sent.ok() && sent->status.ok())
+        << (sent.ok() ? sent->err : sent.status().ToString());
+    if (receiver.ok()) receiver->Stop(absl::Seconds(1)).IgnoreError();
+    return elapsed;
+  };
+  const double shaped = seconds_to_send("slow", sink.address.ToString(), "sink");
+  const double rate = kBytes * 8 / shaped;
+  EXPECT_GT(rate, 8'000'000 * 0.8) << shaped << " s";
+  EXPECT_LT(rate, 8'000'000 * 1.2) << shaped << " s";
+  // The other way is the bridge's full speed: far faster than the limit.
+  const double free = seconds_to_send("sink", slow->address.ToString(), "slow");
+  EXPECT_LT(free, shaped / 3) << free << " s against " << shaped << " s";
+}
+
 TEST_F(NetplaneTest, NothingLeftAfterTeardownAndRuleCountIsConstant) {
   MustCreate({.name = "front"});
   MustAttach("c0", "front",

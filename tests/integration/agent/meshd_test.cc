@@ -1049,7 +1049,13 @@ TEST_F(MeshdTest, StaticRoutesThroughARouterMember) {
   };
   v1::ContainerSpec one = Spec("one", "exec sleep 1000");
   route(one, "10.88.2.0/24", "10.88.1.254");
+  one.mutable_networks(0)->set_egress_rate_bps(5'000'000);  // and what it sends, shaped
   MustCreate(one);
+  absl::StatusOr<std::string> qdisc = sandbox().Check(
+      Sandbox::Ns::kHost,
+      {"nsenter", "--net=/run/mesh/netns/one", "tc", "qdisc", "show", "dev", "eth0"});
+  ASSERT_TRUE(qdisc.ok()) << qdisc.status();
+  EXPECT_THAT(*qdisc, HasSubstr("rate 5Mbit"));
   v1::ContainerSpec all = Spec("all", "exec sleep 1000", "back");
   route(all, "default", "10.88.2.254");
   MustCreate(all);

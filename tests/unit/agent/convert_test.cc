@@ -163,6 +163,20 @@ TEST(ValidateContainerSpecTest, EveryRuleNamesItsField) {
       {"too many env", [](auto& s) { Assign(s.mutable_env(), Many(4097, "A=1")); }, "spec.env",
        "4096"},
       {"env without =", [](auto& s) { s.add_env("FOO"); }, "spec.env[2]", "KEY=VALUE"},
+      // Egress limits.
+      {"egress rate too low", [](auto& s) { s.mutable_networks(0)->set_egress_rate_bps(100); },
+       "spec.networks[0].egress_rate_bps", "8000 (8 kbit/s) to 16000000000"},
+      {"egress rate too high",
+       [](auto& s) { s.mutable_networks(0)->set_egress_rate_bps(uint64_t{1} << 40); },
+       "spec.networks[0].egress_rate_bps", "out of range"},
+      {"burst without a rate", [](auto& s) { s.mutable_networks(0)->set_egress_burst_bytes(1); },
+       "spec.networks[0].egress_burst_bytes", "needs a rate"},
+      {"burst too big",
+       [](auto& s) {
+         s.mutable_networks(0)->set_egress_rate_bps(8000);
+         s.mutable_networks(0)->set_egress_burst_bytes(uint64_t{1} << 31);
+       },
+       "spec.networks[0].egress_burst_bytes", "1 GiB"},
       // Static routes.
       {"route to a host address", [](auto& s) { AddRoute(s, "10.77.2.5/24", "10.88.0.254"); },
        "spec.routes[0].destination", "did you mean 10.77.2.0/24?"},
@@ -549,6 +563,17 @@ google::protobuf::RepeatedPtrField<v1::PortMapping> Ports(std::vector<v1::PortMa
   google::protobuf::RepeatedPtrField<v1::PortMapping> out;
   for (v1::PortMapping& p : list) *out.Add() = std::move(p);
   return out;
+}
+
+TEST(ToEgressLimitTest, BurstDefaultsToAFiftiethOfASecondAtLeast32KiB) {
+  v1::NetworkAttachment a;
+  EXPECT_EQ(ToEgressLimit(a), std::nullopt);
+  a.set_egress_rate_bps(8'000'000);  // 1 MB/s: 20000 bytes a fiftieth of a second
+  EXPECT_EQ(ToEgressLimit(a), (netplane::EgressLimit{8'000'000, 32768}));
+  a.set_egress_rate_bps(1'000'000'000);  // 125 MB/s
+  EXPECT_EQ(ToEgressLimit(a), (netplane::EgressLimit{1'000'000'000, 2'500'000}));
+  a.set_egress_burst_bytes(4096);
+  EXPECT_EQ(ToEgressLimit(a), (netplane::EgressLimit{1'000'000'000, 4096}));
 }
 
 TEST(ToPortMappingsTest, Converts) {

@@ -513,6 +513,23 @@ TEST(SpecLoaderTest, RoutesAsIpRouteWords) {
                         "via NEXTHOP"));
 }
 
+TEST(SpecLoaderTest, EgressLimitOfAnAttachment) {
+  const std::string yaml =
+      "name: shop\nnetworks:\n  front: {}\ncontainers:\n  web:\n    image: busybox\n"
+      "    networks:\n      front: {egress_rate: 10mbit, egress_burst: 64k}\n";
+  absl::StatusOr<LoadedSpec> loaded = Load(yaml);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const v1::NetworkAttachment& a = loaded->spec.containers(0).spec().networks(0);
+  EXPECT_EQ(a.egress_rate_bps(), 10'000'000u);
+  EXPECT_EQ(a.egress_burst_bytes(), 65536u);
+  EXPECT_EQ(
+      PositionString(loaded->sources.Find("spec.containers[0].spec.networks[0].egress_rate_bps")),
+      PositionOf(yaml, "10mbit"));
+  EXPECT_THAT(Problems("name: shop\nnetworks:\n  front: {}\ncontainers:\n  web:\n    image: "
+                       "busybox\n    networks:\n      front: {egress_rate: 10MB}\n"),
+              HasSubstr("f.yaml:8:28: egress_rate: \"10MB\" is not a rate"));
+}
+
 TEST(SpecLoaderErrorsTest, KeysWithoutAnApiField) {
   EXPECT_THAT(Problems(Web("    sysctls: [net.ipv4.ip_forward]\n")),
               HasSubstr("f.yaml:5:15: sysctls: \"net.ipv4.ip_forward\" is not name=value"));

@@ -70,6 +70,24 @@ TEST(ParseSizeTest, RefusesOtherText) {
   EXPECT_EQ(ParseSize("16777215t", max).value(), uint64_t{16777215} << 40);
 }
 
+TEST(ParseRateTest, DecimalBitUnits) {
+  const uint64_t max = ~uint64_t{0} >> 1;
+  EXPECT_EQ(ParseRate("8000", max).value(), 8000u);
+  EXPECT_EQ(ParseRate("64bit", max).value(), 64u);
+  EXPECT_EQ(ParseRate("500kbit", max).value(), 500'000u);
+  EXPECT_EQ(ParseRate("10mbit", max).value(), 10'000'000u);
+  EXPECT_EQ(ParseRate("10Mbit", max).value(), 10'000'000u);
+  EXPECT_EQ(ParseRate("1.5gbit", max).value(), 1'500'000'000u);
+  EXPECT_EQ(ErrorOf(ParseRate("10mbps", max).status()),
+            "\"10mbps\" is not a rate; write bits per second with an optional unit kbit, mbit or "
+            "gbit (1mbit = 1000000), such as 10mbit or 1.5gbit");
+  for (const char* bad : {"", "mbit", "-1mbit", "1 mbit", "1..2mbit", "1e6", "10m", "10MB"}) {
+    EXPECT_FALSE(ParseRate(bad, max).ok()) << bad;
+  }
+  EXPECT_EQ(ErrorOf(ParseRate("20gbit", 16'000'000'000).status()),
+            "\"20gbit\" is more than the largest rate here, 16000000000 bit/s");
+}
+
 TEST(ParseDurationTextTest, GoNotation) {
   EXPECT_EQ(ParseDurationText("30s").value(), absl::Seconds(30));
   EXPECT_EQ(ParseDurationText("1m30s").value(), absl::Seconds(90));

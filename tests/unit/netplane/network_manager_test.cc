@@ -86,10 +86,11 @@ class NetworkManagerTest : public ::testing::Test {
                          .ports = {PortMapping{
                              .protocol = Protocol::kTcp, .host_port = 8080, .container_port = 80}}};
   }
-  // Request(id) with a static route through a router at .254.
+  // Request(id) with a static route through a router at .254 and an egress limit.
   AttachRequest Routed(const std::string& id) {
     AttachRequest r = Request(id);
     r.routes = {Route("10.77.2.0/24", "10.88.0.254")};
+    r.egress = EgressLimit{.rate_bps = 8'000'000, .burst_bytes = 32768};
     return r;
   }
   static StaticRoute Route(const std::string& destination, const std::string& via) {
@@ -112,6 +113,7 @@ TEST_F(NetworkManagerTest, AttachBuildsEverythingAndDetachRemovesIt) {
   EXPECT_THAT(dump, HasSubstr("addr e-web 10.88.0.2/24"));
   EXPECT_THAT(dump, HasSubstr("default via 10.88.0.1 dev e-web"));
   EXPECT_THAT(dump, HasSubstr("route 10.77.2.0/24 via 10.88.0.254 dev e-web"));
+  EXPECT_THAT(dump, HasSubstr("qdisc e-web tbf rate 8000000 burst 32768 limit 52768"));
   EXPECT_THAT(dump, HasSubstr(absl::StrCat("hairpin ", a->host_ifname)));
   EXPECT_THAT(dump, HasSubstr(a->mac));
   EXPECT_THAT(dump, HasSubstr(absl::StrCat("link e-web veth")));
@@ -263,6 +265,7 @@ TEST_F(NetworkManagerTest, ReconcileRemovesOrphansAndRecreatesMissingObjects) {
   EXPECT_THAT(dump, HasSubstr(absl::StrCat("link ", web->host_ifname, " veth")));
   EXPECT_THAT(dump, HasSubstr("addr e-web 10.88.0.2/24"));
   EXPECT_THAT(dump, HasSubstr("route 10.77.2.0/24 via 10.88.0.254 dev e-web"));
+  EXPECT_THAT(dump, HasSubstr("qdisc e-web tbf rate 8000000"));
   EXPECT_THAT(nft_->Dump(), HasSubstr("8080"));
   ASSERT_TRUE(host->DeleteLink("docker0").ok());
 }
