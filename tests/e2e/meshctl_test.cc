@@ -26,6 +26,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/atomic_file.h"
@@ -665,6 +666,51 @@ TEST_F(MeshctlTest, UpLabExampleClientsReachAcrossTheRouter) {
 
   r = Meshctl({"down", "lab"});
   EXPECT_EQ(r.code, 0) << Describe({"down", "lab"}, r);
+  EXPECT_THAT(AllContainers(), ::testing::IsEmpty());
+  EXPECT_THAT(AllNetworks(), ::testing::IsEmpty());
+  ExpectTraces(clean_);
+}
+
+// deploy/examples/ring.yaml: four routers, four point-to-point segments, static routes. Both
+// ways round the ring work; the route a spec takes away (re-applied) is gone at once.
+TEST_F(MeshctlTest, UpRingExampleRoutesRoundTheRing) {
+  const std::vector<std::string> up = {"up", "-f", Example("ring.yaml"), "--wait"};
+  Result r = Meshctl(up, "", absl::Seconds(90));
+  ASSERT_EQ(r.code, 0) << Describe(up, r);
+  auto reaches = [&](const std::string& from, const std::string& to) {
+    for (int i = 0; i < 3; ++i) {  // a first packet may wait for ARP on a loaded machine
+      if (Meshctl({"exec", from, "ping", "-c", "1", "-W", "2", to}).code == 0) return true;
+    }
+    return false;
+  };
+  // r1 to r3: on seg34 through r4, on seg23 through r2.
+  EXPECT_TRUE(reaches("ring-r1", "10.78.34.2"));
+  EXPECT_TRUE(reaches("ring-r1", "10.78.23.2"));
+  const std::vector<std::string> trace = {"exec", "ring-r1", "traceroute", "-n",        "-w",
+                                          "1",    "-m",      "4",          "10.78.34.2"};
+  r = Meshctl(trace);
+  EXPECT_THAT(r.out, ContainsRegex("1 +10\\.78\\.41\\.3")) << Describe(trace, r);
+  EXPECT_THAT(r.out, ContainsRegex("2 +10\\.78\\.34\\.2")) << Describe(trace, r);
+  EXPECT_TRUE(reaches("ring-r2", "10.78.41.3"));  // and the other diagonal
+  EXPECT_TRUE(IsDotGraph(MustMeshctl({"graph", "ring"}), 8, 8));
+
+  // r1 without its route to seg34: only r1 is made again, and seg34 is out of its reach.
+  absl::StatusOr<std::string> ring = ReadFile(Example("ring.yaml"));
+  ASSERT_TRUE(ring.ok());
+  const std::string cut =
+      WriteSpec("ring-cut.yaml",
+                absl::StrReplaceAll(*ring, {{"routes: [\"10.78.23.0/29 via 10.78.12.3\", "
+                                             "\"10.78.34.0/29 via 10.78.41.3\"]",
+                                             "routes: [\"10.78.23.0/29 via 10.78.12.3\"]"}}));
+  r = Meshctl({"up", "-f", cut, "--wait"}, "", absl::Seconds(90));
+  ASSERT_EQ(r.code, 0) << Describe({"up", "-f", cut}, r);
+  EXPECT_THAT(r.out, ContainsRegex("container +r1 +recreated"));
+  EXPECT_THAT(r.out, ContainsRegex("container +r2 +unchanged"));
+  EXPECT_NE(Meshctl({"exec", "ring-r1", "ping", "-c", "1", "-W", "1", "10.78.34.2"}).code, 0);
+  EXPECT_TRUE(reaches("ring-r1", "10.78.23.2"));
+
+  r = Meshctl({"down", "ring"});
+  EXPECT_EQ(r.code, 0) << Describe({"down", "ring"}, r);
   EXPECT_THAT(AllContainers(), ::testing::IsEmpty());
   EXPECT_THAT(AllNetworks(), ::testing::IsEmpty());
   ExpectTraces(clean_);

@@ -915,6 +915,17 @@ TEST(SpecExamplesTest, DeployExamplesLoad) {
     ASSERT_EQ(client.depends_on_size(), 1);
     EXPECT_EQ(client.depends_on(0).condition(), v1::Dependency::CONDITION_HEALTHY);
   }
+
+  absl::StatusOr<LoadedSpec> ring =
+      LoadSpecFile(std::string(MESH_SOURCE_DIR) + "/deploy/examples/ring.yaml");
+  ASSERT_TRUE(ring.ok()) << ring.status();
+  EXPECT_EQ(ring->spec.networks_size(), 4);
+  ASSERT_EQ(ring->spec.containers_size(), 4);
+  for (const v1::GroupContainer& router : ring->spec.containers()) {
+    EXPECT_EQ(router.spec().networks_size(), 2) << router.spec().name();
+    EXPECT_EQ(router.spec().routes_size(), 2) << router.spec().name();
+    EXPECT_EQ(router.spec().sysctls().at("net.ipv4.ip_forward"), "1");
+  }
 }
 
 // docs/spec.md's full example (the ```yaml block after "<!-- full example -->") loads, so the
