@@ -1062,8 +1062,9 @@ absl::StatusOr<netplane::NetworkConfig> ToNetworkConfig(const v1::NetworkSpec& s
 std::optional<netplane::EgressLimit> ToEgressLimit(const v1::NetworkAttachment& attachment) {
   if (attachment.egress_rate_bps() == 0) return std::nullopt;
   netplane::EgressLimit limit{attachment.egress_rate_bps(), attachment.egress_burst_bytes()};
-  if (limit.burst_bytes == 0)
+  if (limit.burst_bytes == 0) {
     limit.burst_bytes = std::max<uint64_t>(limit.rate_bps / 8 / 50, 32768);
+  }
   return limit;
 }
 
