@@ -330,6 +330,13 @@ absl::StatusOr<v1::Container> ContainerController::Create(const v1::CreateContai
     }
     MESH_ASSIGN_OR_RETURN(subnets.emplace_back(),
                           netplane::ipam::IpPrefix::Parse(network->spec().subnet()));
+    // Published ports go to the first network; an internal one lets nothing in.
+    if (i == 0 && !spec.ports().empty() && network->spec().internal()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.ports: they would go to network ", Q(spec.networks(0).network()),
+          ", which is internal (nothing from outside reaches it); list a network that is not "
+          "internal first, or drop the ports"));
+    }
   }
   // Each static route goes with the network its next hop is on; a default one takes the place
   // of the first network's gateway.

@@ -1092,6 +1092,32 @@ TEST_F(MeshdTest, StaticRoutesThroughARouterMember) {
   EXPECT_THAT(Exec("all", {"ip", "route"}).out, Not(HasSubstr("default via 10.88.3.1")));
 }
 
+// A published port on an internal network could never answer: refused, naming the network,
+// and nothing is made. Behind a network that is not internal, the same ports are fine.
+TEST_F(MeshdTest, PortsOnAnInternalFirstNetworkAreRefused) {
+  v1::CreateNetworkRequest internal;
+  internal.mutable_spec()->set_name("lab");
+  internal.mutable_spec()->set_subnet("10.88.5.0/24");
+  internal.mutable_spec()->set_internal(true);
+  v1::Network network;
+  ASSERT_TRUE(meshd().networks().Create(Ctx().get(), internal, &network).ok());
+  CreateNetwork("front", "10.88.1.0/24");
+  v1::ContainerSpec spec = Spec("web", "exec sleep 1000", "lab");
+  v1::PortMapping* port = spec.add_ports();
+  port->set_host_port(8080);
+  port->set_container_port(80);
+  v1::Container created;
+  grpc::Status status = Create(spec, &created);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << StatusText(status);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("spec.ports: they would go to network \"lab\", which is internal"));
+  EXPECT_FALSE(Get("web").ok());
+  spec.add_networks()->set_network("front");
+  std::swap(*spec.mutable_networks(0), *spec.mutable_networks(1));
+  status = Create(spec, &created);
+  EXPECT_TRUE(status.ok()) << StatusText(status);
+}
+
 TEST_F(MeshdTest, ImageStreamedInIsUsedAndRemovedOnlyWhenFree) {
   // A `docker save` archive made by hand: one busybox layer, tagged mybox:1.
   absl::StatusOr<std::string> path =
