@@ -113,11 +113,7 @@ class ImageServiceImpl final : public v1::ImageService::Service {
     if (!untagged.ok()) return ToGrpc(untagged.status());
     if (*untagged) {
       response->set_untagged(true);
-      v1::Event event;
-      event.set_kind(v1::Event::KIND_IMAGE_UNTAGGED);
-      event.set_object(request->image());
-      (*event.mutable_attributes())["id"] = before->id;
-      s_.events->Publish(std::move(event));
+      PublishImageEvent(v1::Event::KIND_IMAGE_UNTAGGED, request->image(), before->id);
       return grpc::Status::OK;
     }
     if (absl::Status s = s_.images->Remove(request->image()); !s.ok()) return ToGrpc(s);
@@ -131,15 +127,19 @@ class ImageServiceImpl final : public v1::ImageService::Service {
       if (!kept.contains(layer)) deleted.insert(layer);
     }
     for (const std::string& layer : deleted) response->add_deleted_layers(layer);
-    v1::Event event;
-    event.set_kind(v1::Event::KIND_IMAGE_REMOVED);
-    event.set_object(request->image());
-    (*event.mutable_attributes())["id"] = before->id;
-    s_.events->Publish(std::move(event));
+    PublishImageEvent(v1::Event::KIND_IMAGE_REMOVED, request->image(), before->id);
     return grpc::Status::OK;
   }
 
  private:
+  void PublishImageEvent(v1::Event::Kind kind, const std::string& image, const std::string& id) {
+    v1::Event event;
+    event.set_kind(kind);
+    event.set_object(image);
+    (*event.mutable_attributes())["id"] = id;
+    s_.events->Publish(std::move(event));
+  }
+
   const Services s_;
 };
 

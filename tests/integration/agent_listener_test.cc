@@ -97,6 +97,16 @@ class ListenerTest : public ::mesh::testing::SandboxTest {
     rmdir("/run/mesh-test-listener");
     SandboxTest::TearDown();
   }
+  // A socket file nobody listens on at kSocket, as an earlier meshd killed with -9 leaves.
+  static void MakeStaleSocket() {
+    ASSERT_EQ(mkdir("/run/mesh-test-listener", 0755) == 0 || errno == EEXIST, true);
+    UniqueFd stale(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, kSocket);
+    ASSERT_EQ(bind(stale.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  }
+
   VersionService service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<UnixListener> listener_;
@@ -139,14 +149,7 @@ TEST_F(ListenerTest, SocketIs0660RootIsServedOthersAreRefused) {
 
 TEST_F(ListenerTest, StaleSocketIsReplacedLiveOneIsNot) {
   // A socket file nobody listens on (an earlier meshd killed with -9).
-  ASSERT_EQ(mkdir("/run/mesh-test-listener", 0755) == 0 || errno == EEXIST, true);
-  {
-    UniqueFd stale(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strcpy(addr.sun_path, kSocket);
-    ASSERT_EQ(bind(stale.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  }
+  ASSERT_NO_FATAL_FAILURE(MakeStaleSocket());
   auto listener = UnixListener::Open({.path = kSocket});
   ASSERT_TRUE(listener.ok()) << listener.status();
   listener_ = *std::move(listener);
@@ -165,14 +168,7 @@ TEST_F(ListenerTest, StaleSocketIsReplacedLiveOneIsNot) {
 
 TEST_F(ListenerTest, AStartingMeshdHoldsThePathBeforeItsSocketExists) {
   // Two meshd starting at once both find a stale socket: the lock lets only one replace it.
-  ASSERT_EQ(mkdir("/run/mesh-test-listener", 0755) == 0 || errno == EEXIST, true);
-  {
-    UniqueFd stale(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strcpy(addr.sun_path, kSocket);
-    ASSERT_EQ(bind(stale.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  }
+  ASSERT_NO_FATAL_FAILURE(MakeStaleSocket());
   struct stat before;
   ASSERT_EQ(lstat(kSocket, &before), 0);
   {
