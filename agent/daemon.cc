@@ -71,6 +71,7 @@ struct Daemon::Parts {
   EventBus events;
   std::unique_ptr<NetworkController> networks;
   std::unique_ptr<ContainerController> containers;
+  std::unique_ptr<netplane::LinkManager> links;
   std::unique_ptr<GroupController> groups;
   std::vector<std::unique_ptr<grpc::Service>> services;
   std::unique_ptr<grpc::Server> server;
@@ -144,7 +145,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   container_options.cgroup_parent = config.cgroup_parent;
   p.containers = std::make_unique<ContainerController>(
       container_options, *p.store, *p.runtime, *p.images, *p.netplane, *p.networks, p.events);
-  p.groups = std::make_unique<GroupController>(*p.store, *p.containers, *p.networks, p.events);
+  p.links = std::make_unique<netplane::LinkManager>(netplane::KernelRtnlOpener());
+  p.groups =
+      std::make_unique<GroupController>(*p.store, *p.containers, *p.networks, *p.links, p.events);
 
   // Recovery (DESIGN.md decision 3).
   for (const auto& [name, record] : contents.networks) {
@@ -163,6 +166,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   if (absl::Status s = p.netplane->Reconcile(desired); !s.ok()) {
     MESH_LOG(Error) << "reconcile: " << s;  // the parts that worked stand; each error is named
   }
+  p.groups->ReconcileLinks();
   if (absl::Status s = p.netplane->StartSelfRepair(); !s.ok()) {
     MESH_LOG(Warning) << "nftables self-repair is off: " << s;
   }

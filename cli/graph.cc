@@ -89,6 +89,19 @@ Graph BuildGraph(const v1::Group& group, const std::vector<v1::Network>& network
       graph.edges.push_back({from, network->second, label, false});
     }
   }
+  for (const v1::Link& link : spec.links()) {
+    if (link.endpoints_size() != 2) continue;
+    auto a = member_node.find(link.endpoints(0).container());
+    auto b = member_node.find(link.endpoints(1).container());
+    if (a == member_node.end() || b == member_node.end()) continue;
+    std::vector<std::string> ends;
+    for (const v1::LinkEndpoint& e : link.endpoints()) {
+      std::vector<std::string> words = {e.interface()};
+      words.insert(words.end(), e.addresses().begin(), e.addresses().end());
+      ends.push_back(absl::StrJoin(words, " "));
+    }
+    graph.edges.push_back({a->second, b->second, absl::StrJoin(ends, " -- "), false, true});
+  }
   return graph;
 }
 
@@ -125,7 +138,8 @@ std::string ToDot(const Graph& graph) {
   }
   for (const GraphEdge& edge : graph.edges) {
     absl::StrAppend(&out, "  ", DotId(graph.nodes[edge.from]), " -- ", DotId(graph.nodes[edge.to]),
-                    " [label=", DotQuoted(edge.label), edge.dashed ? ", style=dashed" : "", "];\n");
+                    " [label=", DotQuoted(edge.label), edge.dashed ? ", style=dashed" : "",
+                    edge.direct ? ", style=bold" : "", "];\n");
   }
   return out + "}\n";
 }
@@ -146,7 +160,8 @@ std::string ToMermaid(const Graph& graph) {
                     "\n");
   }
   for (const GraphEdge& edge : graph.edges) {
-    absl::StrAppend(&out, "  n", edge.from + 1, edge.dashed ? " -.-" : " ---");
+    absl::StrAppend(&out, "  n", edge.from + 1,
+                    edge.dashed ? " -.-" : (edge.direct ? " ===" : " ---"));
     if (!edge.label.empty()) absl::StrAppend(&out, "|\"", MermaidText(edge.label), "\"|");
     absl::StrAppend(&out, " n", edge.to + 1, "\n");
   }

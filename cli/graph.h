@@ -26,6 +26,7 @@ struct GraphEdge {
   size_t to = 0;
   std::string label;
   bool dashed = false;  // not a link: a member living in another's network namespace
+  bool direct = false;  // a point-to-point link between two members (bold / thick)
 };
 
 struct Graph {
@@ -41,7 +42,8 @@ Graph BuildGraph(const v1::Group& group, const std::vector<v1::Network>& network
                  const std::vector<v1::Container>& containers);
 
 // `graph "NAME" { ... }`: networks as boxes, members as ellipses, attachments as edges
-// labelled with the interface and address.
+// labelled with the interface and address, links as bold edges between members labelled with
+// both ends.
 std::string ToDot(const Graph& graph);
 // `flowchart LR` with the same nodes and edges (n1, n2, ... as ids; labels escaped).
 std::string ToMermaid(const Graph& graph);

@@ -99,6 +99,24 @@ absl::Status InvalidWithHint(absl::string_view field, const absl::Status& status
   return Invalid(field, absl::StrCat(status.message(), "; ", hint));
 }
 
+// egress_rate_bps and egress_burst_bytes of the message at `at` (an attachment, a link end).
+absl::Status CheckEgress(uint64_t rate, uint64_t burst, absl::string_view at) {
+  if (rate != 0 && (rate < kMinEgressRate || rate > kMaxEgressRate)) {
+    return Invalid(
+        Dot(at, "egress_rate_bps"),
+        absl::StrCat(rate, " bit/s is out of range; give ", kMinEgressRate, " (8 kbit/s) to ",
+                     kMaxEgressRate, " (16 Gbit/s), or 0 for no limit"));
+  }
+  if (burst != 0 && rate == 0) {
+    return Invalid(Dot(at, "egress_burst_bytes"), "a burst needs a rate (egress_rate_bps)");
+  }
+  if (burst > kMaxEgressBurst) {
+    return Invalid(Dot(at, "egress_burst_bytes"),
+                   absl::StrCat(burst, " bytes is more than ", kMaxEgressBurst, " (1 GiB)"));
+  }
+  return absl::OkStatus();
+}
+
 // The offset of the first byte that is not part of valid UTF-8 (RFC 3629: shortest forms only,
 // no surrogates, nothing above U+10FFFF), or npos.
 size_t InvalidUtf8At(absl::string_view s) {
@@ -451,21 +469,7 @@ absl::Status CheckNetworks(const RepeatedPtrField<v1::NetworkAttachment>& networ
     for (int j = 0; j < n.aliases_size(); ++j) {
       MESH_RETURN_IF_ERROR(CheckDnsName(n.aliases(j), At(Dot(at, "aliases"), j)));
     }
-    if (n.egress_rate_bps() != 0 &&
-        (n.egress_rate_bps() < kMinEgressRate || n.egress_rate_bps() > kMaxEgressRate)) {
-      return Invalid(
-          Dot(at, "egress_rate_bps"),
-          absl::StrCat(n.egress_rate_bps(), " bit/s is out of range; give ", kMinEgressRate,
-                       " (8 kbit/s) to ", kMaxEgressRate, " (16 Gbit/s), or 0 for no limit"));
-    }
-    if (n.egress_burst_bytes() != 0 && n.egress_rate_bps() == 0) {
-      return Invalid(Dot(at, "egress_burst_bytes"), "a burst needs a rate (egress_rate_bps)");
-    }
-    if (n.egress_burst_bytes() > kMaxEgressBurst) {
-      return Invalid(Dot(at, "egress_burst_bytes"),
-                     absl::StrCat(n.egress_burst_bytes(), " bytes is more than ", kMaxEgressBurst,
-                                  " (1 GiB)"));
-    }
+    MESH_RETURN_IF_ERROR(CheckEgress(n.egress_rate_bps(), n.egress_burst_bytes(), at));
   }
   return absl::OkStatus();
 }
@@ -566,6 +570,108 @@ absl::Status AddMemberName(absl::string_view group, absl::string_view name, Name
     return Invalid(field, absl::StrCat(Quote(name), " is taken by ", At(list, it->second),
                                        " already; give each ", NameKindString(kind),
                                        " of the group its own name"));
+  }
+  return absl::OkStatus();
+}
+
+// The group's links: two ends each, on members with their own network namespace, interface
+// names free on their member, addresses, MTUs and limits; and the members' routes through them.
+absl::Status CheckLinks(const v1::GroupSpec& spec,
+                        const std::map<absl::string_view, int>& containers) {
+  // member -> interface -> where it is taken
+  std::map<std::string, std::map<std::string, std::string>> taken;
+  for (const auto& [name, index] : containers) {
+    const v1::ContainerSpec& c = spec.containers(index).spec();
+    for (int j = 0; j < c.networks_size(); ++j) {
+      taken[std::string(name)][absl::StrCat("eth", j)] =
+          absl::StrCat("network ", Quote(c.networks(j).network()));
+    }
+  }
+  for (int i = 0; i < spec.links_size(); ++i) {
+    const v1::Link& link = spec.links(i);
+    const std::string at = At("spec.links", i);
+    if (link.endpoints_size() != 2) {
+      return Invalid(
+          Dot(at, "endpoints"),
+          absl::StrCat("has ", link.endpoints_size(),
+                       " endpoints; a link joins exactly two (\"r1:eth1\", \"r2:eth1\")"));
+    }
+    if (link.mtu() != 0 && (link.mtu() < 68 || link.mtu() > 65535)) {
+      return Invalid(Dot(at, "mtu"), absl::StrCat(link.mtu(), " is outside 68 to 65535"));
+    }
+    for (int e = 0; e < 2; ++e) {
+      const v1::LinkEndpoint& end = link.endpoints(e);
+      const std::string end_at = At(Dot(at, "endpoints"), e);
+      auto member = containers.find(end.container());
+      if (member == containers.end()) {
+        return Invalid(Dot(end_at, "container"),
+                       absl::StrCat(Quote(end.container()), " is not a container of group ",
+                                    Quote(spec.name()), "; name a member (short name)"));
+      }
+      const v1::ContainerSpec& c = spec.containers(member->second).spec();
+      if (!c.network_from().empty()) {
+        return Invalid(
+            Dot(end_at, "container"),
+            absl::StrCat(Quote(end.container()), " shares the network namespace of ",
+                         Quote(c.network_from()), "; link ", Quote(c.network_from()), " instead"));
+      }
+      const std::string& ifname = end.interface();
+      if (ifname.empty() || ifname.size() > 15 || ifname == "lo" || ifname == "." ||
+          ifname == ".." || ifname.find_first_of("/: \t\n") != std::string::npos ||
+          InvalidUtf8At(ifname) != absl::string_view::npos) {
+        return Invalid(Dot(end_at, "interface"),
+                       absl::StrCat(Quote(ifname),
+                                    " is not an interface name; give 1 to 15 bytes, not \"lo\", "
+                                    "without '/', ':' or spaces (\"eth1\")"));
+      }
+      std::string& owner = taken[end.container()][ifname];
+      if (!owner.empty()) {
+        return Invalid(Dot(end_at, "interface"),
+                       absl::StrCat(Quote(end.container()), " has ", ifname, " for ", owner,
+                                    " already; give this end another interface"));
+      }
+      owner = absl::StrCat(at, " (", LinkName(link), ")");
+      if (end.mtu() != 0 && (end.mtu() < 68 || end.mtu() > 65535)) {
+        return Invalid(Dot(end_at, "mtu"), absl::StrCat(end.mtu(), " is outside 68 to 65535"));
+      }
+      std::set<std::string> seen;
+      for (int k = 0; k < end.addresses_size(); ++k) {
+        const std::string address_at = At(Dot(end_at, "addresses"), k);
+        absl::StatusOr<netplane::ipam::InterfaceAddress> a =
+            netplane::ipam::InterfaceAddress::Parse(end.addresses(k));
+        if (!a.ok()) {
+          return InvalidWithHint(address_at, a.status(),
+                                 "give an address with its prefix length, e.g. \"10.0.12.1/30\"");
+        }
+        const IpPrefix subnet = a->subnet();
+        if (a->address.is_v4() && subnet.length() <= 30 &&
+            (a->address == subnet.network() || a->address == subnet.Last())) {
+          return Invalid(address_at,
+                         absl::StrCat(a->address.ToString(), " is the ",
+                                      a->address == subnet.network() ? "network" : "broadcast",
+                                      " address of ", subnet.ToString(), "; give a host address"));
+        }
+        if (!seen.insert(a->address.ToString()).second) {
+          return Invalid(address_at, absl::StrCat(a->address.ToString(), " is given twice"));
+        }
+      }
+      MESH_RETURN_IF_ERROR(CheckEgress(end.egress_rate_bps(), end.egress_burst_bytes(), end_at));
+    }
+  }
+  // A default route through a link cannot replace the default route a member's first network
+  // gives it (that one comes with the network, this one with the link).
+  for (int i = 0; i < spec.containers_size(); ++i) {
+    const v1::ContainerSpec& c = spec.containers(i).spec();
+    for (int j = 0; j < c.routes_size(); ++j) {
+      if (c.routes(j).destination() == "default" && c.networks_size() > 0 &&
+          RoutesThroughLink(spec, c.name(), c.routes(j))) {
+        return Invalid(At(Dot(At("spec.containers", i), "spec.routes"), j),
+                       absl::StrCat("a default route through a link, on a member with networks (",
+                                    Quote(c.networks(0).network()),
+                                    " gives it its default route); route the subnets behind the "
+                                    "link instead, or take the member off its networks"));
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -859,7 +965,11 @@ absl::Status ValidateGroupSpec(const v1::GroupSpec& spec) {
   std::map<absl::string_view, int> containers;
   for (int i = 0; i < spec.containers_size(); ++i) {
     const std::string at = Dot(At("spec.containers", i), "spec");
-    MESH_RETURN_IF_ERROR(ValidateContainerSpec(spec.containers(i).spec(), at));
+    // Routes through links are the links' (they need no network of the member's own).
+    MESH_RETURN_IF_ERROR(
+        ToStaticRoutes(spec.containers(i).spec().routes(), Dot(at, "routes")).status());
+    MESH_RETURN_IF_ERROR(
+        ValidateContainerSpec(WithoutLinkRoutes(spec, spec.containers(i).spec()), at));
     MESH_RETURN_IF_ERROR(AddMemberName(spec.name(), spec.containers(i).spec().name(),
                                        NameKind::kContainer, Dot(at, "name"), "spec.containers", i,
                                        containers));
@@ -867,6 +977,7 @@ absl::Status ValidateGroupSpec(const v1::GroupSpec& spec) {
   for (int i = 0; i < spec.containers_size(); ++i) {
     MESH_RETURN_IF_ERROR(CheckMemberReferences(spec, i, networks, containers));
   }
+  MESH_RETURN_IF_ERROR(CheckLinks(spec, containers));
   if (std::vector<int> cycle = FindCycle(DependencyGraph(spec)); !cycle.empty()) {
     // A long cycle is cut in the middle: its start and end say where to look.
     constexpr size_t kMaxShown = 16;
@@ -1059,13 +1170,105 @@ absl::StatusOr<netplane::NetworkConfig> ToNetworkConfig(const v1::NetworkSpec& s
   return config;
 }
 
-std::optional<netplane::EgressLimit> ToEgressLimit(const v1::NetworkAttachment& attachment) {
-  if (attachment.egress_rate_bps() == 0) return std::nullopt;
-  netplane::EgressLimit limit{attachment.egress_rate_bps(), attachment.egress_burst_bytes()};
+std::optional<netplane::EgressLimit> ToEgressLimit(uint64_t rate_bps, uint64_t burst_bytes) {
+  if (rate_bps == 0) return std::nullopt;
+  netplane::EgressLimit limit{rate_bps, burst_bytes};
   if (limit.burst_bytes == 0) {
     limit.burst_bytes = std::max<uint64_t>(limit.rate_bps / 8 / 50, 32768);
   }
   return limit;
+}
+
+std::optional<netplane::EgressLimit> ToEgressLimit(const v1::NetworkAttachment& attachment) {
+  return ToEgressLimit(attachment.egress_rate_bps(), attachment.egress_burst_bytes());
+}
+
+std::string LinkName(const v1::Link& link) {
+  std::vector<std::string> ends;
+  for (const v1::LinkEndpoint& e : link.endpoints()) {
+    ends.push_back(absl::StrCat(e.container(), ":", e.interface()));
+  }
+  return absl::StrJoin(ends, "--");
+}
+
+std::optional<std::pair<int, int>> LinkEndOfRoute(const v1::GroupSpec& spec,
+                                                  absl::string_view member, const IpAddress& via) {
+  for (int i = 0; i < spec.links_size(); ++i) {
+    for (int e = 0; e < spec.links(i).endpoints_size(); ++e) {
+      const v1::LinkEndpoint& end = spec.links(i).endpoints(e);
+      if (end.container() != member) continue;
+      for (const std::string& text : end.addresses()) {
+        absl::StatusOr<netplane::ipam::InterfaceAddress> a =
+            netplane::ipam::InterfaceAddress::Parse(text);
+        if (a.ok() && a->subnet().Contains(via) && a->address != via) return std::make_pair(i, e);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+bool RoutesThroughLink(const v1::GroupSpec& spec, absl::string_view member,
+                       const v1::Route& route) {
+  absl::StatusOr<IpAddress> via = IpAddress::Parse(route.via());
+  return via.ok() && LinkEndOfRoute(spec, member, *via).has_value();
+}
+
+v1::ContainerSpec WithoutLinkRoutes(const v1::GroupSpec& spec, const v1::ContainerSpec& member) {
+  v1::ContainerSpec out = member;
+  auto* routes = out.mutable_routes();
+  routes->erase(
+      std::remove_if(routes->begin(), routes->end(),
+                     [&](const v1::Route& r) { return RoutesThroughLink(spec, member.name(), r); }),
+      routes->end());
+  return out;
+}
+
+absl::StatusOr<netplane::LinkConfig> ToLinkConfig(
+    const v1::GroupSpec& spec, int index,
+    const std::function<std::string(const std::string&)>& netns_of) {
+  const v1::Link& link = spec.links(index);
+  const std::string at = At("spec.links", index);
+  if (link.endpoints_size() != 2) {
+    return Invalid(Dot(at, "endpoints"), "a link has exactly two endpoints");
+  }
+  netplane::LinkConfig out;
+  out.id = absl::StrCat(spec.name(), "/", LinkName(link));
+  for (int e = 0; e < 2; ++e) {
+    const v1::LinkEndpoint& end = link.endpoints(e);
+    const std::string end_at = At(Dot(at, "endpoints"), e);
+    netplane::LinkEnd& to = out.ends[static_cast<size_t>(e)];
+    to.container_id = MemberName(spec.name(), end.container());
+    to.netns_path = netns_of(to.container_id);
+    to.ifname = end.interface();
+    const uint32_t mtu = end.mtu() != 0 ? end.mtu() : link.mtu();
+    to.mtu = mtu == 0 ? kDefaultMtu : static_cast<int>(mtu);
+    for (int k = 0; k < end.addresses_size(); ++k) {
+      absl::StatusOr<netplane::ipam::InterfaceAddress> a =
+          netplane::ipam::InterfaceAddress::Parse(end.addresses(k));
+      if (!a.ok()) {
+        return InvalidWithHint(At(Dot(end_at, "addresses"), k), a.status(),
+                               "give an address with its prefix length, e.g. \"10.0.12.1/30\"");
+      }
+      to.addresses.push_back(*a);
+    }
+    to.egress = ToEgressLimit(end.egress_rate_bps(), end.egress_burst_bytes());
+  }
+  // The members' routes through this link's ends.
+  for (int i = 0; i < spec.containers_size(); ++i) {
+    const v1::ContainerSpec& c = spec.containers(i).spec();
+    for (const v1::Route& r : c.routes()) {
+      absl::StatusOr<IpAddress> via = IpAddress::Parse(r.via());
+      if (!via.ok()) continue;
+      std::optional<std::pair<int, int>> owner = LinkEndOfRoute(spec, c.name(), *via);
+      if (!owner || owner->first != index) continue;
+      google::protobuf::RepeatedPtrField<v1::Route> one;
+      *one.Add() = r;
+      MESH_ASSIGN_OR_RETURN(std::vector<netplane::StaticRoute> routes,
+                            ToStaticRoutes(one, Dot(At("spec.containers", i), "spec.routes")));
+      out.ends[static_cast<size_t>(owner->second)].routes.push_back(routes[0]);
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<netplane::StaticRoute>> ToStaticRoutes(

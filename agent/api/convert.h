@@ -11,7 +11,10 @@
 // a spec that passes here is not refused there for the same field), and add what only the API
 // can check: field paths, references between group members, sizes.
 
+#include <functional>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -26,6 +29,7 @@
 #include "mesh/v1/groups.pb.h"
 #include "mesh/v1/images.pb.h"
 #include "mesh/v1/networks.pb.h"
+#include "netplane/network/link_manager.h"
 #include "netplane/network/network_manager.h"
 #include "runtime/image/manifest.h"
 #include "runtime/spec/spec.h"
@@ -122,6 +126,27 @@ absl::StatusOr<std::vector<netplane::PortMapping>> ToPortMappings(
 // rate. A burst left at 0 is a fiftieth of a second at the rate, at least 32 KiB (a TBF
 // bucket smaller than a few packets drops what it should only delay).
 std::optional<netplane::EgressLimit> ToEgressLimit(const v1::NetworkAttachment& attachment);
+std::optional<netplane::EgressLimit> ToEgressLimit(uint64_t rate_bps, uint64_t burst_bytes);
+
+// A link's name among its group's members: "r1:eth1--r2:eth1".
+std::string LinkName(const v1::Link& link);
+// The link (index into spec.links) and end whose subnet holds `via`, for member `member`
+// (short name): a route of the member through that next hop goes with that link. The first
+// link in spec order wins. nullopt: the route is the member's own (through a network).
+std::optional<std::pair<int, int>> LinkEndOfRoute(const v1::GroupSpec& spec,
+                                                  absl::string_view member,
+                                                  const netplane::ipam::IpAddress& via);
+bool RoutesThroughLink(const v1::GroupSpec& spec, absl::string_view member, const v1::Route& route);
+// `member` (of `spec`) without the routes that go through its links (RoutesThroughLink):
+// what the container itself is made with.
+v1::ContainerSpec WithoutLinkRoutes(const v1::GroupSpec& spec, const v1::ContainerSpec& member);
+// netplane's link for link `index` of a valid group spec: id "<group>/<LinkName>", member names
+// made full, each end's network namespace from `netns_of` (full container name -> pinned
+// netns path), MTU (the end's, else the link's, else 1500), egress limit (as ToEgressLimit),
+// and the routes of the members that go through it (LinkEndOfRoute).
+absl::StatusOr<netplane::LinkConfig> ToLinkConfig(
+    const v1::GroupSpec& spec, int index,
+    const std::function<std::string(const std::string&)>& netns_of);
 
 // Static routes, validated: destination an IPv4 subnet without host bits, or "default"
 // (0.0.0.0/0); via an IPv4 address; each destination once. `field` is the path of the list

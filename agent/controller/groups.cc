@@ -1,7 +1,9 @@
 #include "agent/controller/groups.h"
 
+#include <algorithm>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/api/convert.h"
 #include "agent/api/selector.h"
@@ -46,7 +48,8 @@ Translated Translate(const v1::GroupSpec& spec) {
     out.networks.push_back(std::move(network));
   }
   for (const v1::GroupContainer& member : spec.containers()) {
-    v1::ContainerSpec c = member.spec();
+    // Routes through a link's peer go with the link (SyncLinks), not with the container.
+    v1::ContainerSpec c = WithoutLinkRoutes(spec, member.spec());
     c.set_name(MemberName(spec.name(), member.spec().name()));
     // Inside the group a member is known by its short name.
     if (c.hostname().empty()) c.set_hostname(member.spec().name());
@@ -74,6 +77,110 @@ bool NetworkMatches(const v1::NetworkSpec& want, const v1::NetworkSpec& have) {
 void GroupController::Restore(const std::map<std::string, storev1::GroupRecord>& records) {
   absl::MutexLock lock(&mu_);
   for (const auto& [name, record] : records) groups_[name] = record;
+}
+
+void GroupController::ReconcileLinks() {
+  std::vector<storev1::GroupRecord> records;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, record] : groups_) records.push_back(record);
+  }
+  for (const storev1::GroupRecord& record : records) {
+    if (record.spec().links().empty()) continue;
+    absl::MutexLock group_lock(GroupLock(record.spec().name()));
+    auto log = [&](const v1::MemberStatus& status) {
+      MESH_LOG(Info) << "group " << Q(record.spec().name()) << ": link " << status.name() << " "
+                     << (status.action() == v1::MEMBER_ACTION_REMOVED ? "removed" : "made again");
+    };
+    if (absl::Status s = SyncLinks(record.spec(), log); !s.ok()) {
+      MESH_LOG(Error) << "reconcile: " << s;
+    }
+  }
+}
+
+std::string GroupController::NetnsOf(const std::string& container) const {
+  absl::StatusOr<storev1::ContainerRecord> record = containers_.Record(container);
+  return record.ok() ? record->netns() : "";
+}
+
+absl::Status GroupController::SyncLinks(const v1::GroupSpec& spec, const Progress& report,
+                                        const std::string& member) {
+  const std::string& group = spec.name();
+  const std::string prefix = group + "/";
+  auto netns_of = [this](const std::string& c) { return NetnsOf(c); };
+  auto touches = [&](const v1::Link& link) {
+    for (const v1::LinkEndpoint& e : link.endpoints()) {
+      if (e.container() == member) return true;
+    }
+    return false;
+  };
+  // What the spec wants, by alias, of the links whose two members have a namespace.
+  std::map<std::string, netplane::LinkConfig> want;
+  std::set<std::string> wanted_ids;
+  for (int i = 0; i < spec.links_size(); ++i) {
+    if (!member.empty() && !touches(spec.links(i))) continue;
+    MESH_ASSIGN_OR_RETURN(netplane::LinkConfig config, ToLinkConfig(spec, i, netns_of));
+    wanted_ids.insert(config.id);
+    if (config.ends[0].netns_path.empty() || config.ends[1].netns_path.empty()) continue;
+    std::string alias = netplane::LinkAlias(config);
+    want.emplace(std::move(alias), std::move(config));
+  }
+  // What is there.
+  std::set<std::string> present;
+  std::set<std::string> removed_ids;
+  if (member.empty()) {
+    // Every member's namespace: the first ends of this group's links.
+    v1::ListContainersRequest mine;
+    mine.set_all(true);
+    mine.set_group(group);
+    for (const v1::Container& c : containers_.List(mine)) {
+      const std::string netns = NetnsOf(c.spec().name());
+      if (netns.empty()) continue;
+      absl::StatusOr<std::vector<netplane::PlumbedLink>> listed = links_.List(netns);
+      if (!listed.ok()) {
+        return absl::Status(listed.status().code(),
+                            absl::StrCat("group ", Q(group), ": links of container ",
+                                         Q(c.spec().name()), ": ", listed.status().message()));
+      }
+      for (const netplane::PlumbedLink& l : *listed) {
+        const std::string id = netplane::LinkIdOfAlias(l.alias);
+        if (!absl::StartsWith(id, prefix)) continue;
+        if (want.contains(l.alias)) {
+          present.insert(l.alias);
+          continue;
+        }
+        MESH_RETURN_IF_ERROR(links_.Remove(netns, l.ifname));
+        FaultPoint("group.apply.member");
+        if (wanted_ids.contains(id)) {
+          removed_ids.insert(id);  // changed: made again below
+        } else {
+          report(Member(v1::MemberStatus::KIND_LINK, id.substr(prefix.size()),
+                        v1::MEMBER_ACTION_REMOVED));
+        }
+      }
+    }
+  } else {
+    for (const auto& [alias, config] : want) {
+      MESH_ASSIGN_OR_RETURN(bool there, links_.Present(config));
+      if (there) present.insert(alias);
+    }
+  }
+  for (const auto& [alias, config] : want) {
+    if (present.contains(alias)) continue;
+    const std::string name = config.id.substr(prefix.size());
+    v1::MemberStatus status = Member(
+        v1::MemberStatus::KIND_LINK, name,
+        removed_ids.contains(config.id) ? v1::MEMBER_ACTION_RECREATED : v1::MEMBER_ACTION_CREATED);
+    if (absl::Status s = links_.Create(config); !s.ok()) {
+      status.set_action(v1::MEMBER_ACTION_FAILED);
+      status.set_message(std::string(s.message()));
+      report(status);
+      return absl::Status(s.code(), absl::StrCat("group ", Q(group), ": ", s.message()));
+    }
+    FaultPoint("group.apply.member");
+    report(status);
+  }
+  return absl::OkStatus();
 }
 
 absl::Mutex* GroupController::GroupLock(const std::string& name) {
@@ -256,6 +363,13 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
     report(status);
   }
 
+  // A member's links are reported after the member itself.
+  auto collect = [](std::vector<v1::MemberStatus>& into) -> Progress {
+    return [&into](const v1::MemberStatus& status) { into.push_back(status); };
+  };
+  // Links between the members that stay (those of members made again died with them).
+  MESH_RETURN_IF_ERROR(SyncLinks(spec, report));
+
   // Containers in dependency order, each once its dependencies meet their conditions.
   for (int index : DependencyOrder(spec)) {
     const v1::GroupContainer& member = spec.containers(index);
@@ -317,22 +431,33 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
     auto it = have_containers.find(c.name());
     if (it != have_containers.end()) {
       if (it->second.state() == v1::CONTAINER_STATE_CREATED) {
+        std::vector<v1::MemberStatus> linked;
+        MESH_RETURN_IF_ERROR(SyncLinks(spec, collect(linked), short_member));
         absl::StatusOr<v1::Container> started = containers_.Start(c.name());
         if (!started.ok()) return started.status();
         v1::MemberStatus status =
             Member(v1::MemberStatus::KIND_CONTAINER, short_member, v1::MEMBER_ACTION_STARTED);
         status.set_state(started->state());
         report(status);
+        for (const v1::MemberStatus& l : linked) report(l);
       }
       continue;
     }
+    // Created, then its links (so it starts with all its interfaces), then started.
     v1::CreateContainerRequest create;
     *create.mutable_spec() = c;
-    create.set_start(true);
     v1::MemberStatus status = Member(
         v1::MemberStatus::KIND_CONTAINER, short_member,
         recreated.contains(c.name()) ? v1::MEMBER_ACTION_RECREATED : v1::MEMBER_ACTION_CREATED);
     absl::StatusOr<v1::Container> created = containers_.Create(create, group);
+    std::vector<v1::MemberStatus> linked;  // reported after the member
+    if (created.ok()) {
+      if (absl::Status s = SyncLinks(spec, collect(linked), short_member); !s.ok()) {
+        created = s;
+      } else {
+        created = containers_.Start(c.name());
+      }
+    }
     if (!created.ok()) {
       // Created but not started: the failed member goes (the others stay as applied).
       containers_.Remove(c.name(), /*force=*/true).IgnoreError();
@@ -347,7 +472,11 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
     status.set_state(created->state());
     status.set_health(created->health());
     report(status);
+    for (const v1::MemberStatus& l : linked) report(l);
   }
+
+  // Links whose members were there all along but whose link went (or changed meanwhile).
+  MESH_RETURN_IF_ERROR(SyncLinks(spec, report));
 
   if (!same_spec || changed) {
     record.set_phase(storev1::PHASE_READY);
@@ -395,6 +524,11 @@ absl::StatusOr<std::vector<v1::MemberStatus>> GroupController::Delete(const std:
                      if (a_shares != b_shares) return a_shares;
                      return rank[a.spec().name()] > rank[b.spec().name()];
                    });
+  // Links first: they are the members' interfaces, and each says what went.
+  v1::GroupSpec without_links = record.spec();
+  without_links.clear_links();
+  MESH_RETURN_IF_ERROR(SyncLinks(
+      without_links, [&removed](const v1::MemberStatus& status) { removed.push_back(status); }));
   const size_t prefix = name.size() + 1;
   for (const v1::Container& c : containers) {
     MESH_RETURN_IF_ERROR(containers_.Remove(c.spec().name(), /*force=*/true));
@@ -444,6 +578,19 @@ v1::Group GroupController::ToApi(const storev1::GroupRecord& record) const {
     status->set_action(v1::MEMBER_ACTION_UNCHANGED);
     status->set_state(c->state());
     status->set_health(c->health());
+  }
+  auto netns_of = [this](const std::string& c) { return NetnsOf(c); };
+  for (int i = 0; i < record.spec().links_size(); ++i) {
+    v1::MemberStatus* status = group.add_members();
+    status->set_kind(v1::MemberStatus::KIND_LINK);
+    status->set_name(LinkName(record.spec().links(i)));
+    absl::StatusOr<netplane::LinkConfig> config = ToLinkConfig(record.spec(), i, netns_of);
+    bool there = false;
+    if (config.ok() && !config->ends[0].netns_path.empty() && !config->ends[1].netns_path.empty()) {
+      there = links_.Present(*config).value_or(false);
+    }
+    status->set_action(there ? v1::MEMBER_ACTION_UNCHANGED : v1::MEMBER_ACTION_UNSPECIFIED);
+    if (!there) status->set_message("missing; apply the group again");
   }
   return group;
 }

@@ -21,16 +21,24 @@
 #include "agent/events/event_bus.h"
 #include "agent/store/store.h"
 #include "mesh/v1/groups.pb.h"
+#include "netplane/network/link_manager.h"
 
 namespace mesh::agent {
 
 class GroupController {
  public:
   GroupController(Store& store, ContainerController& containers, NetworkController& networks,
-                  EventBus& events)
-      : store_(store), containers_(containers), networks_(networks), events_(events) {}
+                  netplane::LinkManager& links, EventBus& events)
+      : store_(store),
+        containers_(containers),
+        networks_(networks),
+        links_(links),
+        events_(events) {}
 
   void Restore(const std::map<std::string, storev1::GroupRecord>& records);
+  // Recovery, after the containers' namespaces are back: makes every group's links match its
+  // spec (a link that went missing is made again, one nothing wants goes). Errors are logged.
+  void ReconcileLinks();
 
   using Progress = std::function<void(const v1::MemberStatus&)>;
   // `progress` is called for every member change as it happens. `cancelled` is polled while
@@ -51,10 +59,19 @@ class GroupController {
   v1::Group ToApi(const storev1::GroupRecord& record) const;
   // NotFound naming the group if there is none.
   absl::StatusOr<storev1::GroupRecord> Record(const std::string& name) const;
+  // Makes the group's links match `spec`, for the links whose two members exist: a link whose
+  // configuration changed, or that the spec no longer has, is removed; a missing one is made.
+  // With `member` (a short name): only that member's links are made, and nothing is removed.
+  // Each change goes to `report`; the first error stops it.
+  absl::Status SyncLinks(const v1::GroupSpec& spec, const Progress& report,
+                         const std::string& member = "");
+  // The pinned network namespace of a container ("" if it has none, or does not exist).
+  std::string NetnsOf(const std::string& container) const;
 
   Store& store_;
   ContainerController& containers_;
   NetworkController& networks_;
+  netplane::LinkManager& links_;
   EventBus& events_;
   mutable absl::Mutex mu_;
   std::map<std::string, storev1::GroupRecord> groups_ ABSL_GUARDED_BY(mu_);

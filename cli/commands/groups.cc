@@ -20,7 +20,14 @@
 namespace mesh::cli {
 
 std::string MemberKindName(v1::MemberStatus::Kind kind) {
-  return kind == v1::MemberStatus::KIND_NETWORK ? "network" : "container";
+  switch (kind) {
+    case v1::MemberStatus::KIND_NETWORK:
+      return "network";
+    case v1::MemberStatus::KIND_LINK:
+      return "link";
+    default:
+      return "container";
+  }
 }
 
 std::string MemberActionName(v1::MemberAction action) {

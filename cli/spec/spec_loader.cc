@@ -102,7 +102,7 @@ struct KeySet {
 const KeySet& TopKeys() {
   static const auto* keys =
       new KeySet{"the spec",
-                 {"name", "labels", "networks", "containers"},
+                 {"name", "labels", "networks", "containers", "links"},
                  {{"services",
                    "a group's members are listed under containers:, not services:; rename the key"},
                   {"version", "a spec has no version; remove the key"},
@@ -463,7 +463,142 @@ class Loader {
         for (const Entry& c : containers) ReadContainer(c, spec.add_containers());
       }
     }
+    if (const Entry* e = Find(top, "links")) ReadLinks(*e);
     CheckReferences();
+  }
+
+  // links: a list of {endpoints: [two ends], mtu}; an end is "member:interface" or a map
+  // {container, interface, addresses, mtu, egress_rate, egress_burst}.
+  void ReadLinks(const Entry& e) {
+    Record("spec.links", *e.key);
+    const std::vector<const YamlNode*> items =
+        ItemsOf(e, "links ({endpoints: [r1:eth1, r2:eth1]})", false);
+    for (size_t i = 0; i < items.size(); ++i) {
+      const YamlNode& item = *items[i];
+      const std::string path = At("spec.links", i);
+      const std::string name = At("links", i);
+      if (item.kind != Kind::kMap) {
+        Error(item,
+              absl::StrCat(name, ": must be a map such as {endpoints: [r1:eth1, r2:eth1]}, not ",
+                           Article(item)));
+        continue;
+      }
+      Record(path, item);
+      v1::Link* link = result_.spec.add_links();
+      const KeySet keys{name, {"endpoints", "mtu"}, {}};
+      std::vector<Entry> fields = Entries(item, keys);
+      if (const Entry* mtu = Find(fields, "mtu")) {
+        if (auto v = Mtu(*mtu)) {
+          link->set_mtu(*v);
+          Record(Dot(path, "mtu"), *mtu->value);
+        }
+      }
+      const Entry* endpoints = Find(fields, "endpoints");
+      if (endpoints == nullptr) {
+        Error(item, absl::StrCat(name,
+                                 ": has no endpoints; give the two ends (endpoints: "
+                                 "[r1:eth1, r2:eth1])"));
+        continue;
+      }
+      Record(Dot(path, "endpoints"), *endpoints->key);
+      const std::vector<const YamlNode*> ends =
+          ItemsOf(*endpoints, "two ends such as r1:eth1", false);
+      for (size_t k = 0; k < ends.size(); ++k) {
+        ReadLinkEnd(*ends[k], Dot(name, At("endpoints", k)), At(Dot(path, "endpoints"), k),
+                    link->add_endpoints());
+      }
+    }
+  }
+
+  void ReadLinkEnd(const YamlNode& node, const std::string& name, const std::string& path,
+                   v1::LinkEndpoint* end) {
+    Record(path, node);
+    if (node.kind == Kind::kScalar) {
+      const size_t colon = node.value.find(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 == node.value.size()) {
+        Error(node, absl::StrCat(name, ": ", Quote(node.value),
+                                 " is not member:interface; write it as r1:eth1"));
+        return;
+      }
+      end->set_container(node.value.substr(0, colon));
+      end->set_interface(node.value.substr(colon + 1));
+      Record(Dot(path, "container"), node);
+      Record(Dot(path, "interface"), node);
+      link_refs_.push_back(Reference{end->container(), &node, name});
+      return;
+    }
+    if (node.kind != Kind::kMap) {
+      Error(node, absl::StrCat(name,
+                               ": must be member:interface or a map (container, interface, "
+                               "addresses, ...), not ",
+                               Article(node)));
+      return;
+    }
+    const KeySet keys{name,
+                      {"container", "interface", "addresses", "mtu", "egress_rate", "egress_burst"},
+                      {{"node", "is containerlab's name for it; write container:"}}};
+    std::vector<Entry> fields = Entries(node, keys);
+    if (const Entry* c = Find(fields, "container")) {
+      if (auto text = Text(*c, "give the member's name, such as r1")) {
+        end->set_container(*text);
+        Record(Dot(path, "container"), *c->value);
+        link_refs_.push_back(Reference{*text, c->value, c->name});
+      }
+    } else {
+      Error(node, absl::StrCat(name, ": has no container; give the member (container: r1)"));
+    }
+    if (const Entry* i = Find(fields, "interface")) {
+      if (auto text = Text(*i, "give the interface's name, such as eth1")) {
+        end->set_interface(*text);
+        Record(Dot(path, "interface"), *i->value);
+      }
+    } else {
+      Error(node, absl::StrCat(name, ": has no interface; give its name inside (interface: eth1)"));
+    }
+    if (const Entry* a = Find(fields, "addresses")) {
+      Record(Dot(path, "addresses"), *a->key);
+      for (const auto& [text, at] : Strings(*a, "addresses such as 10.0.12.1/30", true)) {
+        Record(At(Dot(path, "addresses"), end->addresses_size()), *at);
+        end->add_addresses(text);
+      }
+    }
+    if (const Entry* mtu = Find(fields, "mtu")) {
+      if (auto v = Mtu(*mtu)) {
+        end->set_mtu(*v);
+        Record(Dot(path, "mtu"), *mtu->value);
+      }
+    }
+    ReadEgress(fields, path, end);
+  }
+
+  // egress_rate and egress_burst among `fields`, into the attachment or link end at `path`.
+  template <typename M>
+  void ReadEgress(const std::vector<Entry>& fields, const std::string& path, M* m) {
+    if (const Entry* rate = Find(fields, "egress_rate")) {
+      if (auto bps =
+              Parsed<uint64_t>(*rate, "write a rate such as 10mbit",
+                               [](absl::string_view t) { return ParseRate(t, kMaxInt64); })) {
+        m->set_egress_rate_bps(*bps);
+        Record(Dot(path, "egress_rate_bps"), *rate->value);
+      }
+    }
+    if (const Entry* burst = Find(fields, "egress_burst")) {
+      if (auto bytes =
+              Parsed<uint64_t>(*burst, "write a size such as 64k",
+                               [](absl::string_view t) { return ParseSize(t, kMaxInt64); })) {
+        m->set_egress_burst_bytes(*bytes);
+        Record(Dot(path, "egress_burst_bytes"), *burst->value);
+      }
+    }
+  }
+
+  // An MTU in bytes (the API checks the range).
+  std::optional<uint32_t> Mtu(const Entry& e) {
+    std::optional<uint64_t> mtu =
+        Parsed<uint64_t>(e, "give the MTU in bytes, such as 1500",
+                         [](absl::string_view t) { return ParseWholeNumber(t, kMaxUint32); });
+    if (!mtu) return std::nullopt;
+    return static_cast<uint32_t>(*mtu);
   }
 
   void ReadLabels(const Entry& e, const std::string& path, v1::Labels* labels) {
@@ -540,10 +675,8 @@ class Loader {
           Record(Dot(path, "internal"), *f.value);
         }
       } else if (f.name == "mtu") {
-        if (auto mtu = Parsed<uint64_t>(
-                f, "give the MTU in bytes, such as 1500",
-                [](absl::string_view t) { return ParseWholeNumber(t, kMaxUint32); })) {
-          network->set_mtu(static_cast<uint32_t>(*mtu));
+        if (auto mtu = Mtu(f)) {
+          network->set_mtu(*mtu);
           Record(Dot(path, "mtu"), *f.value);
         }
       } else if (f.name == "labels") {
@@ -887,22 +1020,7 @@ class Loader {
           Record(Dot(item, "ip"), *ip->value);
         }
       }
-      if (const Entry* rate = Find(fields, "egress_rate")) {
-        if (auto bps =
-                Parsed<uint64_t>(*rate, "write a rate such as 10mbit",
-                                 [](absl::string_view t) { return ParseRate(t, kMaxInt64); })) {
-          a->set_egress_rate_bps(*bps);
-          Record(Dot(item, "egress_rate_bps"), *rate->value);
-        }
-      }
-      if (const Entry* burst = Find(fields, "egress_burst")) {
-        if (auto bytes =
-                Parsed<uint64_t>(*burst, "write a size such as 64k",
-                                 [](absl::string_view t) { return ParseSize(t, kMaxInt64); })) {
-          a->set_egress_burst_bytes(*bytes);
-          Record(Dot(item, "egress_burst_bytes"), *burst->value);
-        }
-      }
+      ReadEgress(fields, item, a);
       if (const Entry* aliases = Find(fields, "aliases")) {
         Record(Dot(item, "aliases"), *aliases->key);
         for (const auto& [alias, node] : Strings(*aliases, "DNS names", false)) {
@@ -1323,6 +1441,12 @@ class Loader {
         }
       }
     }
+    for (const Reference& r : link_refs_) {
+      if (!index.contains(r.name)) {
+        Error(*r.node, absl::StrCat(r.key, ": ", Quote(r.name), " is not a container of this spec",
+                                    DidYouMean(r.name, members)));
+      }
+    }
     ReportCycles(edges);
   }
 
@@ -1377,6 +1501,7 @@ class Loader {
   std::vector<Problem> problems_;
   std::vector<std::string> network_names_;
   std::vector<MemberRefs> members_;
+  std::vector<Reference> link_refs_;  // the members links name
 };
 
 std::string DirectoryOf(absl::string_view file_name) {

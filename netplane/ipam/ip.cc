@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace mesh::netplane::ipam {
 namespace {
@@ -122,13 +123,19 @@ std::ostream& operator<<(std::ostream& os, const IpAddress& address) {
   return os << address.ToString();
 }
 
-absl::StatusOr<IpPrefix> IpPrefix::Parse(absl::string_view text) {
+namespace {
+
+// "address/length" as written, the address and the length checked; `what` names the text in
+// errors ("subnet", "address").
+absl::StatusOr<std::pair<IpAddress, int>> ParseSlashed(absl::string_view text,
+                                                       absl::string_view what,
+                                                       absl::string_view example) {
   auto error = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("subnet ", Quote(text), ": ", why));
+    return absl::InvalidArgumentError(absl::StrCat(what, " ", Quote(text), ": ", why));
   };
   size_t slash = text.find('/');
   if (slash == text.npos) {
-    return error("missing prefix length (write address/length, e.g. 10.88.0.0/16)");
+    return error(absl::StrCat("missing prefix length (write address/length, e.g. ", example, ")"));
   }
   absl::StatusOr<IpAddress> address = IpAddress::Parse(text.substr(0, slash));
   if (!address.ok()) return error(address.status().message());
@@ -143,9 +150,34 @@ absl::StatusOr<IpPrefix> IpPrefix::Parse(absl::string_view text) {
                               "\" is not a number from 0 to ", address->bit_length(), " (",
                               FamilyName(address->family()), ")"));
   }
-  absl::StatusOr<IpPrefix> prefix = Containing(*address, length);
-  if (!prefix.ok()) return error(prefix.status().message());
-  if (prefix->network() != *address) {
+  return std::make_pair(*address, length);
+}
+
+}  // namespace
+
+absl::StatusOr<InterfaceAddress> InterfaceAddress::Parse(absl::string_view text) {
+  MESH_ASSIGN_OR_RETURN(auto parsed, ParseSlashed(text, "address", "10.0.12.1/30"));
+  InterfaceAddress out;
+  out.address = parsed.first;
+  out.length = parsed.second;
+  return out;
+}
+
+IpPrefix InterfaceAddress::subnet() const { return *IpPrefix::Containing(address, length); }
+
+std::string InterfaceAddress::ToString() const {
+  return absl::StrCat(address.ToString(), "/", length);
+}
+
+absl::StatusOr<IpPrefix> IpPrefix::Parse(absl::string_view text) {
+  MESH_ASSIGN_OR_RETURN(auto parsed, ParseSlashed(text, "subnet", "10.88.0.0/16"));
+  const auto& [address, length] = parsed;
+  absl::StatusOr<IpPrefix> prefix = Containing(address, length);
+  if (!prefix.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("subnet ", Quote(text), ": ", prefix.status().message()));
+  }
+  if (prefix->network() != address) {
     return absl::InvalidArgumentError(absl::StrCat(
         "subnet ", Quote(text), " has host bits set; did you mean ", prefix->ToString(), "?"));
   }

@@ -121,4 +121,18 @@ class IpPrefix {
 
 std::ostream& operator<<(std::ostream& os, const IpPrefix& prefix);
 
+// An address of an interface with its prefix length, host bits and all ("10.0.12.1/30"), as
+// `ip address add` takes it.
+struct InterfaceAddress {
+  IpAddress address;
+  int length = 0;
+
+  // InvalidArgument, quoting the text, for no '/', a bad address or a bad length.
+  static absl::StatusOr<InterfaceAddress> Parse(absl::string_view text);
+  // The subnet it is on ("10.0.12.0/30").
+  IpPrefix subnet() const;
+  std::string ToString() const;
+  friend bool operator==(const InterfaceAddress&, const InterfaceAddress&) = default;
+};
+
 }  // namespace mesh::netplane::ipam

@@ -141,8 +141,7 @@ absl::Status LibnlRtnlOps::CreateBridge(absl::string_view name, int mtu, absl::s
   const std::string name_str(name), alias_str(alias);
   bool built = nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) >= 0 &&
                nla_put_string(msg.get(), IFLA_IFNAME, name_str.c_str()) >= 0 &&
-               nla_put_u32(msg.get(), IFLA_MTU, static_cast<uint32_t>(mtu)) >= 0 &&
-               nla_put_string(msg.get(), IFLA_IFALIAS, alias_str.c_str()) >= 0;
+               nla_put_u32(msg.get(), IFLA_MTU, static_cast<uint32_t>(mtu)) >= 0;
   nlattr* info = built ? nla_nest_start(msg.get(), IFLA_LINKINFO) : nullptr;
   built = info != nullptr && nla_put_string(msg.get(), IFLA_INFO_KIND, "bridge") >= 0;
   nlattr* data = built ? nla_nest_start(msg.get(), IFLA_INFO_DATA) : nullptr;
@@ -152,7 +151,29 @@ absl::Status LibnlRtnlOps::CreateBridge(absl::string_view name, int mtu, absl::s
   absl::MutexLock lock(&mu_);
   int err = nl_send_auto(sock_.get(), msg.get());
   if (err >= 0) err = nl_wait_for_ack(sock_.get());
-  return NlErrorToStatus(err, what);
+  MESH_RETURN_IF_ERROR(NlErrorToStatus(err, what));
+  return SetAliasAfterCreateLocked(name_str, alias_str, what);
+}
+
+absl::Status LibnlRtnlOps::SetAliasAfterCreateLocked(const std::string& name,
+                                                     const std::string& alias,
+                                                     const std::string& what) {
+  // The kernel takes IFLA_IFALIAS only when it changes a link, never when it creates one (the
+  // create path of rtnl_newlink does not look at it): a second request sets it. A link that
+  // cannot get its alias goes again, so the call fails as a whole.
+  if (alias.empty()) return absl::OkStatus();
+  absl::StatusOr<NlPtr<rtnl_link>> orig = GetLinkLocked(name);
+  int err = orig.ok() ? 0 : -NLE_OBJ_NOTFOUND;
+  if (orig.ok()) {
+    NlPtr<rtnl_link> change(rtnl_link_alloc());
+    rtnl_link_set_ifalias(change.get(), alias.c_str());
+    err = rtnl_link_change(sock_.get(), orig->get(), change.get(), 0);
+  }
+  if (err >= 0) return absl::OkStatus();
+  NlPtr<rtnl_link> gone(rtnl_link_alloc());
+  rtnl_link_set_name(gone.get(), name.c_str());
+  rtnl_link_delete(sock_.get(), gone.get());  // best effort: the alias error is the one to report
+  return NlErrorToStatus(err, absl::StrCat(what, ": set its alias"));
 }
 
 absl::Status LibnlRtnlOps::CreateVeth(const VethSpec& spec) {
@@ -166,13 +187,13 @@ absl::Status LibnlRtnlOps::CreateVeth(const VethSpec& spec) {
   rtnl_link_set_name(link.get(), spec.name.c_str());
   rtnl_link_set_mtu(link.get(), static_cast<unsigned>(spec.mtu));
   if (spec.master > 0) rtnl_link_set_master(link.get(), spec.master);
-  if (!spec.alias.empty()) rtnl_link_set_ifalias(link.get(), spec.alias.c_str());
   rtnl_link_set_flags(link.get(), IFF_UP);
 
   // The peer is born in the target namespace with its final name and MAC: there is no moment
   // at which a half-configured interface sits in the host namespace under a temporary name.
   rtnl_link_set_name(peer.get(), spec.peer_name.c_str());
-  rtnl_link_set_mtu(peer.get(), static_cast<unsigned>(spec.mtu));
+  rtnl_link_set_mtu(peer.get(),
+                    static_cast<unsigned>(spec.peer_mtu > 0 ? spec.peer_mtu : spec.mtu));
   NlPtr<nl_addr> mac(nl_addr_build(AF_LLC, spec.peer_mac.data(), spec.peer_mac.size()));
   rtnl_link_set_addr(peer.get(), mac.get());
   if (spec.peer_netns_fd >= 0) rtnl_link_set_ns_fd(peer.get(), spec.peer_netns_fd);
@@ -180,7 +201,9 @@ absl::Status LibnlRtnlOps::CreateVeth(const VethSpec& spec) {
   // opening a veth without its peer fails with ENOTCONN. The caller brings it up inside.
 
   absl::MutexLock lock(&mu_);
-  return NlErrorToStatus(rtnl_link_add(sock_.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL), what);
+  MESH_RETURN_IF_ERROR(
+      NlErrorToStatus(rtnl_link_add(sock_.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL), what));
+  return SetAliasAfterCreateLocked(spec.name, spec.alias, what);
 }
 
 absl::Status LibnlRtnlOps::DeleteLink(absl::string_view name) {
@@ -271,6 +294,9 @@ absl::Status LibnlRtnlOps::AddAddress(int ifindex, const ipam::IpAddress& addres
   MESH_ASSIGN_OR_RETURN(NlPtr<nl_addr> local, ParseNlAddr(cidr, AfOf(address.family()), what));
   NlPtr<rtnl_addr> addr(rtnl_addr_alloc());
   rtnl_addr_set_ifindex(addr.get(), ifindex);
+  // Addresses mesh gives are its own to give: no duplicate address detection, so an IPv6
+  // address works at once instead of after a second of "tentative" (as Docker does).
+  if (!address.is_v4()) rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
   if (int err = rtnl_addr_set_local(addr.get(), local.get()); err < 0) {
     return NlErrorToStatus(err, what);
   }

@@ -44,6 +44,10 @@ class LibnlRtnlOps : public RtnlOps {
 
   // Set by OpenIn: sysctls of that namespace are written from a thread inside it.
   std::optional<NamespaceHandle> netns_;
+  // Sets the alias of a link just created (empty: nothing); deletes the link if that fails.
+  absl::Status SetAliasAfterCreateLocked(const std::string& name, const std::string& alias,
+                                         const std::string& what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<NlPtr<rtnl_link>> GetLinkLocked(absl::string_view name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One static unicast route of the main table; `what` names it in errors.

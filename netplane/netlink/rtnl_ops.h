@@ -40,6 +40,7 @@ struct VethSpec {
   int mtu = 1500;
   std::string alias;
   std::string peer_name;  // e.g. "eth0"
+  int peer_mtu = 0;       // 0: mtu
   std::array<uint8_t, 6> peer_mac{};
   int peer_netns_fd = -1;  // borrowed; -1: same namespace as the host end
 };

@@ -17,6 +17,7 @@
 #include "base/status_macros.h"
 #include "netplane/netfilter/conntrack.h"
 #include "netplane/netlink/libnl_rtnl_ops.h"
+#include "netplane/network/link_manager.h"
 #include "netplane/network/names.h"
 #include "netplane/nft/kernel_nft_table.h"
 
@@ -116,6 +117,14 @@ std::string PortMapping::ToString() const {
                       "->", container_port, "/", ProtocolName(protocol));
 }
 
+RtnlOpener KernelRtnlOpener() {
+  return [](const NamespaceHandle& ns) -> absl::StatusOr<std::unique_ptr<netlink::RtnlOps>> {
+    MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::LibnlRtnlOps> ops,
+                          netlink::LibnlRtnlOps::OpenIn(ns));
+    return std::unique_ptr<netlink::RtnlOps>(std::move(ops));
+  };
+}
+
 absl::StatusOr<std::unique_ptr<NetworkManager>> NetworkManager::Create(
     NetworkManagerOptions options) {
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::LibnlRtnlOps> host, netlink::LibnlRtnlOps::Open());
@@ -124,12 +133,7 @@ absl::StatusOr<std::unique_ptr<NetworkManager>> NetworkManager::Create(
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<nft::KernelNftTable> nft, nft::KernelNftTable::Create());
   MESH_ASSIGN_OR_RETURN(std::unique_ptr<ipam::Ipam> ipam,
                         ipam::Ipam::Open(absl::StrCat(options.state_dir, "/ipam")));
-  RtnlOpener opener =
-      [](const NamespaceHandle& ns) -> absl::StatusOr<std::unique_ptr<netlink::RtnlOps>> {
-    MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::LibnlRtnlOps> ops,
-                          netlink::LibnlRtnlOps::OpenIn(ns));
-    return std::unique_ptr<netlink::RtnlOps>(std::move(ops));
-  };
+  RtnlOpener opener = KernelRtnlOpener();
   const uint32_t portid = nft->portid();
   auto manager =
       std::make_unique<NetworkManager>(std::move(options), std::move(host), std::move(nft),
@@ -588,12 +592,7 @@ absl::Status NetworkManager::PlumbAttachment(const Network& network, const Attac
   if (result.default_route) {
     MESH_RETURN_IF_ERROR(inside->AddDefaultRoute(result.gateway, peer.index));
   }
-  if (result.egress) {
-    // The queue holds what leaves at the rate in a fiftieth of a second, above the bucket.
-    const uint64_t limit = result.egress->burst_bytes + result.egress->rate_bps / 8 / 50;
-    MESH_RETURN_IF_ERROR(inside->SetEgressLimit(peer.index, result.egress->rate_bps,
-                                                result.egress->burst_bytes, limit));
-  }
+  if (result.egress) MESH_RETURN_IF_ERROR(SetEgress(*inside, peer.index, *result.egress));
   for (const StaticRoute& route : result.routes) {
     absl::Status added = inside->AddRoute(route.destination, route.via, peer.index);
     if (!added.ok()) {

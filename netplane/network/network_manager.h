@@ -119,6 +119,8 @@ struct NetworkManagerOptions {
 // Opens rtnetlink in a container's network namespace (injectable for tests).
 using RtnlOpener =
     std::function<absl::StatusOr<std::unique_ptr<netlink::RtnlOps>>(const NamespaceHandle&)>;
+// The opener of the real kernel: libnl's rtnetlink in the namespace.
+RtnlOpener KernelRtnlOpener();
 
 // Networks, attachments and published ports on one host (the network namespace the manager was
 // created in). Thread-safe. Every mutating call validates first, then changes the kernel with

@@ -66,7 +66,7 @@ class FakeRtnlOps : public netlink::RtnlOps {
     netlink::LinkInfo peer{.name = spec.peer_name,
                            .kind = "veth",
                            .up = true,
-                           .mtu = spec.mtu,
+                           .mtu = spec.peer_mtu > 0 ? spec.peer_mtu : spec.mtu,
                            .mac = "",
                            .alias = "peer:" + spec.name};
     char mac[32];

@@ -247,7 +247,7 @@ std::vector<std::string> OtherProcesses() {
     return ::testing::AssertionFailure() << "no front matter and `flowchart LR` header";
   }
   const std::regex node(R"re(  (n[0-9]+)(\[\["[^"]*"\]\]|\(\["[^"]*"\]\)))re");
-  const std::regex edge(R"re(  (n[0-9]+) (---|-\.-)(\|"[^"]*"\|)? (n[0-9]+))re");
+  const std::regex edge(R"re(  (n[0-9]+) (---|===|-\.-)(\|"[^"]*"\|)? (n[0-9]+))re");
   std::set<std::string> nodes;
   size_t edges = 0;
   for (size_t i = 4; i < lines.size(); ++i) {
@@ -671,43 +671,53 @@ TEST_F(MeshctlTest, UpLabExampleClientsReachAcrossTheRouter) {
   ExpectTraces(clean_);
 }
 
-// deploy/examples/ring.yaml: four routers, four point-to-point segments, static routes. Both
-// ways round the ring work; the route a spec takes away (re-applied) is gone at once.
+// deploy/examples/ring.yaml: four routers, four point-to-point links, static routes through
+// them. Both ways round the ring work; a route the spec takes away (re-applied) is gone at once,
+// and only the link it went with is made again.
 TEST_F(MeshctlTest, UpRingExampleRoutesRoundTheRing) {
   const std::vector<std::string> up = {"up", "-f", Example("ring.yaml"), "--wait"};
   Result r = Meshctl(up, "", absl::Seconds(90));
   ASSERT_EQ(r.code, 0) << Describe(up, r);
+  EXPECT_THAT(r.out, ContainsRegex("link +r4:eth1--r1:eth2 +created")) << r.out;
   auto reaches = [&](const std::string& from, const std::string& to) {
     for (int i = 0; i < 3; ++i) {  // a first packet may wait for ARP on a loaded machine
       if (Meshctl({"exec", from, "ping", "-c", "1", "-W", "2", to}).code == 0) return true;
     }
     return false;
   };
-  // r1 to r3: on seg34 through r4, on seg23 through r2.
-  EXPECT_TRUE(reaches("ring-r1", "10.78.34.2"));
+  // r1 to r3: on r3-r4's link through r4, on r2-r3's through r2.
+  EXPECT_TRUE(reaches("ring-r1", "10.78.34.1"));
   EXPECT_TRUE(reaches("ring-r1", "10.78.23.2"));
   const std::vector<std::string> trace = {"exec", "ring-r1", "traceroute", "-n",        "-w",
-                                          "1",    "-m",      "4",          "10.78.34.2"};
+                                          "1",    "-m",      "4",          "10.78.34.1"};
   r = Meshctl(trace);
-  EXPECT_THAT(r.out, ContainsRegex("1 +10\\.78\\.41\\.3")) << Describe(trace, r);
-  EXPECT_THAT(r.out, ContainsRegex("2 +10\\.78\\.34\\.2")) << Describe(trace, r);
-  EXPECT_TRUE(reaches("ring-r2", "10.78.41.3"));  // and the other diagonal
-  EXPECT_TRUE(IsDotGraph(MustMeshctl({"graph", "ring"}), 8, 8));
+  EXPECT_THAT(r.out, ContainsRegex("1 +10\\.78\\.41\\.1")) << Describe(trace, r);
+  EXPECT_THAT(r.out, ContainsRegex("2 +10\\.78\\.34\\.1")) << Describe(trace, r);
+  EXPECT_TRUE(reaches("ring-r2", "10.78.41.1"));  // and the other diagonal
+  EXPECT_TRUE(IsDotGraph(MustMeshctl({"graph", "ring"}), 4, 4));
+  EXPECT_TRUE(IsMermaidFlowchart(MustMeshctl({"graph", "ring", "-o", "mermaid"}), 4, 4));
+  // The members' interfaces are the links' ends, with their addresses.
+  EXPECT_THAT(Meshctl({"exec", "ring-r3", "ip", "-o", "addr"}).out,
+              ::testing::AllOf(ContainsRegex("eth1 +inet 10\\.78\\.34\\.1/30"),
+                               ContainsRegex("eth2 +inet 10\\.78\\.23\\.2/30")));
 
-  // r1 without its route to seg34: only r1 is made again, and seg34 is out of its reach.
+  // r1 without its route to 10.78.34.0/30: only the link that route went with is made again,
+  // no container is, and that link is out of r1's reach.
   absl::StatusOr<std::string> ring = ReadFile(Example("ring.yaml"));
   ASSERT_TRUE(ring.ok());
   const std::string cut =
       WriteSpec("ring-cut.yaml",
-                absl::StrReplaceAll(*ring, {{"routes: [\"10.78.23.0/29 via 10.78.12.3\", "
-                                             "\"10.78.34.0/29 via 10.78.41.3\"]",
-                                             "routes: [\"10.78.23.0/29 via 10.78.12.3\"]"}}));
+                absl::StrReplaceAll(*ring, {{"routes: [\"10.78.23.0/30 via 10.78.12.2\", "
+                                             "\"10.78.34.0/30 via 10.78.41.1\"]",
+                                             "routes: [\"10.78.23.0/30 via 10.78.12.2\"]"}}));
   r = Meshctl({"up", "-f", cut, "--wait"}, "", absl::Seconds(90));
   ASSERT_EQ(r.code, 0) << Describe({"up", "-f", cut}, r);
-  EXPECT_THAT(r.out, ContainsRegex("container +r1 +recreated"));
-  EXPECT_THAT(r.out, ContainsRegex("container +r2 +unchanged"));
-  EXPECT_NE(Meshctl({"exec", "ring-r1", "ping", "-c", "1", "-W", "1", "10.78.34.2"}).code, 0);
+  EXPECT_THAT(r.out, ContainsRegex("link +r4:eth1--r1:eth2 +recreated")) << r.out;
+  EXPECT_THAT(r.out, ContainsRegex("container +r1 +unchanged")) << r.out;
+  EXPECT_THAT(r.out, ContainsRegex("link +r1:eth1--r2:eth2 +unchanged")) << r.out;
+  EXPECT_NE(Meshctl({"exec", "ring-r1", "ping", "-c", "1", "-W", "1", "10.78.34.1"}).code, 0);
   EXPECT_TRUE(reaches("ring-r1", "10.78.23.2"));
+  EXPECT_TRUE(reaches("ring-r1", "10.78.41.1"));  // the link itself is back
 
   r = Meshctl({"down", "ring"});
   EXPECT_EQ(r.code, 0) << Describe({"down", "ring"}, r);

@@ -893,9 +893,9 @@ class GroupTest : public MeshdTest {
     EXPECT_TRUE(status.ok()) << StatusText(status);
     return actions;
   }
-  std::map<std::string, int> Pids() {
+  std::map<std::string, int> Pids(const std::string& group = "shop") {
     v1::ListContainersRequest request;
-    request.set_group("shop");
+    request.set_group(group);
     v1::ListContainersResponse response;
     EXPECT_TRUE(meshd().containers().List(Ctx().get(), request, &response).ok());
     std::map<std::string, int> pids;
@@ -1090,6 +1090,109 @@ TEST_F(MeshdTest, StaticRoutesThroughARouterMember) {
   ASSERT_TRUE(status.ok()) << StatusText(status);
   EXPECT_THAT(Exec("all", {"ip", "route"}).out, HasSubstr("default via 10.88.2.254 dev eth0"));
   EXPECT_THAT(Exec("all", {"ip", "route"}).out, Not(HasSubstr("default via 10.88.3.1")));
+}
+
+// A lab of links only: h1 -- r1 -- r2, no networks. h1's default route and r2's route back go
+// with the links (their next hops are on them).
+v1::GroupSpec LinkLab(const std::string& r2_address = "10.0.12.2/30") {
+  v1::GroupSpec spec;
+  spec.set_name("lab");
+  for (const char* name : {"r1", "r2", "h1"}) {
+    v1::ContainerSpec* c = spec.add_containers()->mutable_spec();
+    c->set_name(name);
+    c->set_image("busybox");
+    c->add_args("sh");
+    c->add_args("-c");
+    c->add_args("exec sleep 1000");
+  }
+  (*spec.mutable_containers(0)->mutable_spec()->mutable_sysctls())["net.ipv4.ip_forward"] = "1";
+  auto route = [&](int member, const std::string& destination, const std::string& via) {
+    v1::Route* r = spec.mutable_containers(member)->mutable_spec()->add_routes();
+    r->set_destination(destination);
+    r->set_via(via);
+  };
+  route(1, "10.0.1.0/24", "10.0.12.1");
+  route(2, "default", "10.0.1.1");
+  auto link = [&](const std::string& a, const std::string& a_if, const std::string& a_ip,
+                  const std::string& b, const std::string& b_if, const std::string& b_ip) {
+    v1::Link* l = spec.add_links();
+    v1::LinkEndpoint* end = l->add_endpoints();
+    end->set_container(a);
+    end->set_interface(a_if);
+    end->add_addresses(a_ip);
+    end = l->add_endpoints();
+    end->set_container(b);
+    end->set_interface(b_if);
+    end->add_addresses(b_ip);
+    return l;
+  };
+  link("r1", "eth1", "10.0.12.1/30", "r2", "eth1", r2_address)->set_mtu(9000);
+  link("h1", "eth0", "10.0.1.2/24", "r1", "eth2", "10.0.1.1/24");
+  return spec;
+}
+
+TEST_F(GroupTest, LinksSurviveKill9AndAreMadeAgainAndGoWithTheGroup) {
+  const std::string empty = Traces();
+  v1::Group group;
+  EXPECT_THAT(
+      Apply(LinkLab(), &group),
+      ::testing::ElementsAre("r1:MEMBER_ACTION_CREATED", "r2:MEMBER_ACTION_CREATED",
+                             "r1:eth1--r2:eth1:MEMBER_ACTION_CREATED", "h1:MEMBER_ACTION_CREATED",
+                             "h1:eth0--r1:eth2:MEMBER_ACTION_CREATED"));
+  ASSERT_EQ(group.members_size(), 5);
+  EXPECT_EQ(group.members(3).kind(), v1::MemberStatus::KIND_LINK);
+  EXPECT_EQ(group.members(3).action(), v1::MEMBER_ACTION_UNCHANGED);
+  auto pings = [this](const std::string& from, const std::string& to) {
+    for (int i = 0; i < 3; ++i) {
+      if (Exec(from, {"ping", "-c", "1", "-W", "1", to}).code == 0) return true;
+    }
+    return false;
+  };
+  // h1 reaches r2 through r1, and r2 answers through its route back.
+  EXPECT_TRUE(pings("lab-h1", "10.0.12.2"));
+  EXPECT_TRUE(pings("lab-r2", "10.0.1.2"));
+  EXPECT_THAT(Exec("lab-r2", {"ip", "link", "show", "eth1"}).out, HasSubstr("mtu 9000"));
+  EXPECT_THAT(Exec("lab-h1", {"ip", "route"}).out, HasSubstr("default via 10.0.1.1 dev eth0"));
+  // The spec's routes through links are the links' own, not the containers'.
+  absl::StatusOr<v1::Container> r2 = Get("lab-r2");
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  EXPECT_EQ(r2->spec().routes_size(), 0);
+
+  // kill -9 and a restart: the links are as they were, nothing is made again.
+  const std::map<std::string, int> pids = Pids("lab");
+  meshd().Kill9();
+  ASSERT_TRUE(meshd().Restart().ok());
+  EXPECT_EQ(Pids("lab"), pids);
+  EXPECT_TRUE(pings("lab-h1", "10.0.12.2"));
+  EXPECT_THAT(Apply(LinkLab()), ::testing::IsEmpty());
+
+  // A link deleted behind meshd's back is made again at start-up.
+  ASSERT_TRUE(sandbox()
+                  .Check(Sandbox::Ns::kHost,
+                         {"nsenter", "--net=/run/mesh/netns/lab-r2", "ip", "link", "del", "eth1"})
+                  .ok());
+  EXPECT_FALSE(pings("lab-h1", "10.0.12.2"));
+  meshd().Kill9();
+  ASSERT_TRUE(meshd().Restart().ok());
+  EXPECT_TRUE(pings("lab-h1", "10.0.12.2"));
+  EXPECT_EQ(Pids("lab"), pids);
+
+  // A changed link is made again; its members stay.
+  EXPECT_THAT(Apply(LinkLab("10.0.12.2/29")),
+              ::testing::ElementsAre("r1:eth1--r2:eth1:MEMBER_ACTION_RECREATED"));
+  EXPECT_EQ(Pids("lab"), pids);
+  EXPECT_THAT(Exec("lab-r2", {"ip", "addr", "show", "eth1"}).out, HasSubstr("10.0.12.2/29"));
+  EXPECT_TRUE(pings("lab-h1", "10.0.12.2"));
+
+  // Down: links first, then members; nothing is left.
+  v1::DeleteGroupRequest request;
+  request.set_name("lab");
+  v1::DeleteGroupResponse response;
+  ASSERT_TRUE(meshd().groups().Delete(Ctx().get(), request, &response).ok());
+  ASSERT_EQ(response.removed_size(), 5);
+  EXPECT_EQ(response.removed(0).kind(), v1::MemberStatus::KIND_LINK);
+  EXPECT_EQ(response.removed(1).kind(), v1::MemberStatus::KIND_LINK);
+  EXPECT_EQ(Traces(), empty);
 }
 
 // A published port on an internal network could never answer: refused, naming the network,

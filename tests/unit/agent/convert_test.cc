@@ -961,6 +961,106 @@ TEST(ValidateGroupSpecTest, EveryRuleNamesItsField) {
   ExpectEachRefused<v1::GroupSpec>(cases, Shop, ValidateGroupSpec);
 }
 
+// Shop() with a link web:eth2 (10.0.12.1/30) -- cache:eth1 (10.0.12.2/30), and a route of
+// db's that goes through a network (kept by db) and one of cache's through the link.
+v1::GroupSpec Linked() {
+  v1::GroupSpec g = Shop();
+  v1::Link* link = g.add_links();
+  link->set_mtu(9000);
+  v1::LinkEndpoint* a = link->add_endpoints();
+  a->set_container("web");
+  a->set_interface("eth2");
+  a->add_addresses("10.0.12.1/30");
+  a->set_egress_rate_bps(8'000'000);
+  v1::LinkEndpoint* b = link->add_endpoints();
+  b->set_container("cache");
+  b->set_interface("eth1");
+  b->add_addresses("10.0.12.2/30");
+  b->add_addresses("fd00:12::2/64");
+  b->set_mtu(1400);
+  AddRoute(*Member(g, 2), "10.0.1.0/24", "10.0.12.1");
+  return g;
+}
+
+TEST(ValidateGroupSpecTest, LinksAreCheckedAtTheirFields) {
+  EXPECT_TRUE(ValidateGroupSpec(Linked()).ok()) << ValidateGroupSpec(Linked());
+  const std::vector<BadCase<v1::GroupSpec>> cases = {
+      {"one end", [](auto& g) { g.mutable_links(0)->mutable_endpoints()->RemoveLast(); },
+       "spec.links[0].endpoints", "has 1 endpoints; a link joins exactly two"},
+      {"unknown member",
+       [](auto& g) { g.mutable_links(0)->mutable_endpoints(1)->set_container("queue"); },
+       "spec.links[0].endpoints[1].container", "\"queue\" is not a container of group"},
+      {"member in another's namespace",
+       [](auto& g) { g.mutable_links(0)->mutable_endpoints(1)->set_container("sidecar"); },
+       "spec.links[0].endpoints[1].container", "link \"web\" instead"},
+      {"interface of a network",
+       [](auto& g) { g.mutable_links(0)->mutable_endpoints(0)->set_interface("eth1"); },
+       "spec.links[0].endpoints[0].interface", "\"web\" has eth1 for network \"back\""},
+      {"interface of another link",
+       [](auto& g) {
+         v1::Link* second = g.add_links();
+         *second = g.links(0);
+         second->mutable_endpoints(0)->set_interface("eth3");
+       },
+       "spec.links[1].endpoints[1].interface", "for spec.links[0] (web:eth2--cache:eth1)"},
+      {"bad interface name",
+       [](auto& g) { g.mutable_links(0)->mutable_endpoints(0)->set_interface("lo"); },
+       "spec.links[0].endpoints[0].interface", "not an interface name"},
+      {"address without length",
+       [](auto& g) { g.mutable_links(0)->mutable_endpoints(0)->set_addresses(0, "10.0.12.1"); },
+       "spec.links[0].endpoints[0].addresses[0]", "missing prefix length"},
+      {"network address",
+       [](auto& g) { g.mutable_links(0)->mutable_endpoints(0)->set_addresses(0, "10.0.12.0/30"); },
+       "spec.links[0].endpoints[0].addresses[0]", "network address of 10.0.12.0/30"},
+      {"address twice",
+       [](auto& g) { g.mutable_links(0)->mutable_endpoints(1)->set_addresses(1, "10.0.12.2/29"); },
+       "spec.links[0].endpoints[1].addresses[1]", "given twice"},
+      {"link mtu", [](auto& g) { g.mutable_links(0)->set_mtu(20); }, "spec.links[0].mtu",
+       "outside 68 to 65535"},
+      {"end mtu", [](auto& g) { g.mutable_links(0)->mutable_endpoints(1)->set_mtu(70000); },
+       "spec.links[0].endpoints[1].mtu", "outside 68 to 65535"},
+      {"end rate",
+       [](auto& g) { g.mutable_links(0)->mutable_endpoints(0)->set_egress_rate_bps(1); },
+       "spec.links[0].endpoints[0].egress_rate_bps", "out of range"},
+      {"default route through a link on a member with networks",
+       [](auto& g) { AddRoute(*Member(g, 0), "default", "10.0.12.2"); },
+       "spec.containers[0].spec.routes[0]", "a default route through a link"},
+  };
+  ExpectEachRefused<v1::GroupSpec>(cases, Linked, ValidateGroupSpec);
+}
+
+TEST(ToLinkConfigTest, FullNamesNamespacesMtusLimitsAndTheRoutesThroughIt) {
+  const v1::GroupSpec g = Linked();
+  absl::StatusOr<netplane::LinkConfig> link =
+      ToLinkConfig(g, 0, [](const std::string& c) { return "/run/mesh/netns/" + c; });
+  ASSERT_TRUE(link.ok()) << link.status();
+  EXPECT_EQ(link->id, "shop/web:eth2--cache:eth1");
+  EXPECT_EQ(LinkName(g.links(0)), "web:eth2--cache:eth1");
+  const netplane::LinkEnd& web = link->ends[0];
+  const netplane::LinkEnd& cache = link->ends[1];
+  EXPECT_EQ(web.container_id, "shop-web");
+  EXPECT_EQ(web.netns_path, "/run/mesh/netns/shop-web");
+  EXPECT_EQ(web.mtu, 9000);
+  EXPECT_EQ(cache.mtu, 1400);
+  ASSERT_TRUE(web.egress.has_value());
+  EXPECT_EQ(web.egress->burst_bytes, 32768u);  // the default bucket
+  EXPECT_FALSE(cache.egress.has_value());
+  ASSERT_EQ(cache.addresses.size(), 2u);
+  EXPECT_EQ(cache.addresses[1].ToString(), "fd00:12::2/64");
+  // cache's route through web's end of the link goes with cache's end.
+  ASSERT_EQ(cache.routes.size(), 1u);
+  EXPECT_EQ(cache.routes[0].ToString(), "10.0.1.0/24 via 10.0.12.1");
+  EXPECT_TRUE(web.routes.empty());
+  EXPECT_TRUE(netplane::LinkManager::Validate(*link).ok());
+
+  EXPECT_TRUE(RoutesThroughLink(g, "cache", g.containers(2).spec().routes(0)));
+  v1::Route elsewhere;
+  elsewhere.set_destination("10.9.0.0/16");
+  elsewhere.set_via("10.88.2.1");
+  EXPECT_FALSE(RoutesThroughLink(g, "cache", elsewhere));
+  EXPECT_FALSE(RoutesThroughLink(g, "db", g.containers(2).spec().routes(0))) << "db has no link";
+}
+
 TEST(ValidateGroupSpecTest, LongestNamesThatFit) {
   v1::GroupSpec g = Shop();
   g.set_name(std::string(40, 'g'));

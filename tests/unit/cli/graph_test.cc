@@ -25,7 +25,7 @@ T Parse(const std::string& text) {
 }
 
 // A router between two LANs, a client sharing the router's network namespace, a web server
-// with a published port that meshd has not made yet.
+// with a published port that meshd has not made yet, and a link between router and web.
 struct Lab {
   v1::Group group = Parse<v1::Group>(R"pb(
     spec {
@@ -48,6 +48,10 @@ struct Lab {
           networks { network: "lan-b" ip: "10.77.2.80" }
           ports { protocol: PROTOCOL_TCP host_port: 8080 container_port: 80 }
         }
+      }
+      links {
+        endpoints { container: "router" interface: "eth2" addresses: "10.0.12.1/30" }
+        endpoints { container: "web" interface: "eth1" addresses: "10.0.12.2/30" }
       }
     }
   )pb");
@@ -87,13 +91,15 @@ TEST(Graph, ModelHasNetworksMembersAttachmentsAndSharedNamespaces) {
   EXPECT_THAT(graph.nodes[3].lines, ElementsAre("side", "busybox", "stopped"));
   EXPECT_THAT(graph.nodes[4].lines,
               ElementsAre("web", "web:1", "not created", "0.0.0.0:8080->80/tcp"));
-  ASSERT_EQ(graph.edges.size(), 4u);
+  ASSERT_EQ(graph.edges.size(), 5u);
   EXPECT_EQ(graph.edges[0].label, "eth0 10.77.1.254/24");
   EXPECT_EQ(graph.edges[1].label, "eth1 10.88.3.2/24");
   EXPECT_TRUE(graph.edges[2].dashed);
   EXPECT_EQ(graph.edges[2].from, 3u);
   EXPECT_EQ(graph.edges[2].to, 2u);
   EXPECT_EQ(graph.edges[3].label, "10.77.2.80");  // not made yet: what the spec asks
+  EXPECT_TRUE(graph.edges[4].direct);
+  EXPECT_EQ(graph.edges[4].label, "eth2 10.0.12.1/30 -- eth1 10.0.12.2/30");
 }
 
 TEST(Graph, Dot) {
@@ -112,6 +118,7 @@ TEST(Graph, Dot) {
   "member/router" -- "network/lan-b" [label="eth1 10.88.3.2/24"];
   "member/side" -- "member/router" [label="shares its network namespace", style=dashed];
   "member/web" -- "network/lan-b" [label="10.77.2.80"];
+  "member/router" -- "member/web" [label="eth2 10.0.12.1/30 -- eth1 10.0.12.2/30", style=bold];
 }
 )");
 }
@@ -132,6 +139,7 @@ flowchart LR
   n3 ---|"eth1 10.88.3.2/24"| n2
   n4 -.-|"shares its network namespace"| n3
   n5 ---|"10.77.2.80"| n2
+  n3 ===|"eth2 10.0.12.1/30 -- eth1 10.0.12.2/30"| n5
 )");
 }
 

@@ -470,7 +470,7 @@ TEST(SpecLoaderErrorsTest, UnknownKeysSuggestTheNearestOne) {
             "\"interval\"?)");
   EXPECT_EQ(Problems("name: shop\nowner: ann\n"),
             "f.yaml:2:1: unknown key \"owner\" in the spec; known keys: name, labels, networks, "
-            "containers");
+            "containers, links");
 }
 
 TEST(SpecLoaderTest, SysctlsAsAMapOrAList) {
@@ -511,6 +511,54 @@ TEST(SpecLoaderTest, RoutesAsIpRouteWords) {
   EXPECT_THAT(Problems(Web("    routes: [10.77.2.0/24 10.77.1.254]\n")),
               HasSubstr("routes: \"10.77.2.0/24 10.77.1.254\" is not a route; write DESTINATION "
                         "via NEXTHOP"));
+}
+
+TEST(SpecLoaderTest, LinksInShortAndLongForm) {
+  const std::string yaml =
+      "name: lab\ncontainers:\n  r1: {image: busybox}\n  r2: {image: busybox}\n"
+      "links:\n"
+      "  - endpoints: [r1:eth1, \"r2:eth1\"]\n"
+      "    mtu: 9000\n"
+      "  - endpoints:\n"
+      "      - {container: r1, interface: eth2, addresses: [10.0.13.1/30, \"fd00::1/64\"],\n"
+      "         mtu: 1400, egress_rate: 10mbit, egress_burst: 64k}\n"
+      "      - r2:eth2\n";
+  absl::StatusOr<LoadedSpec> loaded = Load(yaml);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const v1::GroupSpec& spec = loaded->spec;
+  ASSERT_EQ(spec.links_size(), 2);
+  EXPECT_EQ(spec.links(0).mtu(), 9000u);
+  EXPECT_EQ(spec.links(0).endpoints(0).container(), "r1");
+  EXPECT_EQ(spec.links(0).endpoints(0).interface(), "eth1");
+  EXPECT_EQ(spec.links(0).endpoints(1).container(), "r2");
+  const v1::LinkEndpoint& long_form = spec.links(1).endpoints(0);
+  EXPECT_EQ(long_form.interface(), "eth2");
+  ASSERT_EQ(long_form.addresses_size(), 2);
+  EXPECT_EQ(long_form.addresses(1), "fd00::1/64");
+  EXPECT_EQ(long_form.mtu(), 1400u);
+  EXPECT_EQ(long_form.egress_rate_bps(), 10'000'000u);
+  EXPECT_EQ(long_form.egress_burst_bytes(), 65536u);
+  EXPECT_EQ(spec.links(1).endpoints(1).interface(), "eth2");
+  // meshd's verdicts land on their lines.
+  EXPECT_EQ(loaded->sources.Locate("spec.links[1].endpoints[0].addresses[1]: bad"),
+            absl::StrCat("f.yaml:", PositionOf(yaml, "\"fd00::1/64\""),
+                         ": spec.links[1].endpoints[0].addresses[1]: bad"));
+  EXPECT_EQ(loaded->sources.Locate("spec.links[0].endpoints[1].interface: taken"),
+            absl::StrCat("f.yaml:", PositionOf(yaml, "\"r2:eth1\""),
+                         ": spec.links[0].endpoints[1].interface: taken"));
+
+  auto lab = [](const std::string& links) {
+    return "name: lab\ncontainers:\n  r1: {image: busybox}\n  r2: {image: busybox}\nlinks:\n" +
+           links;
+  };
+  EXPECT_THAT(Problems(lab("  - endpoints: [r1:eth1, r3:eth1]\n")),
+              HasSubstr("\"r3\" is not a container of this spec"));
+  EXPECT_THAT(Problems(lab("  - endpoints: [r1, r2:eth1]\n")),
+              HasSubstr("\"r1\" is not member:interface; write it as r1:eth1"));
+  EXPECT_THAT(Problems(lab("  - {mtu: 1500}\n")), HasSubstr("links[0]: has no endpoints"));
+  EXPECT_THAT(Problems(lab("  - endpoints: [{node: r1, interface: e1}, r2:e1]\n")),
+              HasSubstr("containerlab's name for it; write container:"));
+  EXPECT_THAT(Problems(lab("  - endpoints: [r1:e1, r2:e1]\n    speed: 10\n")), HasSubstr("speed"));
 }
 
 TEST(SpecLoaderTest, EgressLimitOfAnAttachment) {
@@ -919,12 +967,20 @@ TEST(SpecExamplesTest, DeployExamplesLoad) {
   absl::StatusOr<LoadedSpec> ring =
       LoadSpecFile(std::string(MESH_SOURCE_DIR) + "/deploy/examples/ring.yaml");
   ASSERT_TRUE(ring.ok()) << ring.status();
-  EXPECT_EQ(ring->spec.networks_size(), 4);
+  EXPECT_EQ(ring->spec.networks_size(), 0);
+  EXPECT_EQ(ring->spec.links_size(), 4);
   ASSERT_EQ(ring->spec.containers_size(), 4);
   for (const v1::GroupContainer& router : ring->spec.containers()) {
-    EXPECT_EQ(router.spec().networks_size(), 2) << router.spec().name();
+    EXPECT_EQ(router.spec().networks_size(), 0) << router.spec().name();
     EXPECT_EQ(router.spec().routes_size(), 2) << router.spec().name();
     EXPECT_EQ(router.spec().sysctls().at("net.ipv4.ip_forward"), "1");
+    int ends = 0;
+    for (const v1::Link& link : ring->spec.links()) {
+      for (const v1::LinkEndpoint& end : link.endpoints()) {
+        if (end.container() == router.spec().name()) ++ends;
+      }
+    }
+    EXPECT_EQ(ends, 2) << router.spec().name();
   }
 }
 
