@@ -16,6 +16,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # what the runtime, the sandbox and the demos run
   iproute2 nftables busybox-static socat util-linux procps kmod
+  # meshctl capture (meshd runs it in a container's network namespace)
+  tcpdump
   # the runtime benchmark's comparison (bench/runtime_bench.cc)
   crun
 )

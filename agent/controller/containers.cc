@@ -763,6 +763,16 @@ absl::StatusOr<std::string> ContainerController::LogPath(const std::string& name
   return runtime_.PathsOf(name).log();
 }
 
+absl::StatusOr<std::string> ContainerController::NetworkNamespace(const std::string& name) const {
+  MESH_ASSIGN_OR_RETURN(storev1::ContainerRecord record, Record(name));
+  MESH_ASSIGN_OR_RETURN(std::string netns, NetnsOf(record));
+  if (netns.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container ", Q(name), " has no network namespace of its own"));
+  }
+  return netns;
+}
+
 absl::StatusOr<v1::ContainerStats> ContainerController::Stats(const std::string& name) const {
   MESH_RETURN_IF_ERROR(Find(name).status());
   MESH_ASSIGN_OR_RETURN(runtime::ContainerState state, runtime_.State(name));

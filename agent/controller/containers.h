@@ -77,6 +77,8 @@ class ContainerController {
   absl::StatusOr<v1::ContainerStats> Stats(const std::string& name) const;
   // The live log file of the container.
   absl::StatusOr<std::string> LogPath(const std::string& name) const;
+  // The pinned network namespace the container's network is in (its own, or network_from's).
+  absl::StatusOr<std::string> NetworkNamespace(const std::string& name) const;
   absl::StatusOr<ExitStatus> Exec(const v1::ExecStart& start, const runtime::Runtime::ExecIo& io);
   absl::StatusOr<v1::ContainerAddress> Connect(const std::string& name, const std::string& network,
                                                const std::string& ip,

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "agent/api/convert.h"
+#include "agent/capture/capture.h"
 #include "agent/logs/log_reader.h"
 #include "agent/server/parse_errors.h"
 #include "agent/service/services.h"
@@ -93,6 +94,8 @@ class ContainerServiceImpl final : public v1::ContainerService::Service {
 
   grpc::Status Logs(grpc::ServerContext* context, const v1::LogsRequest* request,
                     grpc::ServerWriter<v1::LogEntry>* writer) override;
+  grpc::Status Capture(grpc::ServerContext* context, const v1::CaptureRequest* request,
+                       grpc::ServerWriter<v1::CaptureChunk>* writer) override;
   grpc::Status Exec(grpc::ServerContext* context,
                     grpc::ServerReaderWriter<v1::ExecResponse, v1::ExecRequest>* stream) override;
 
@@ -106,6 +109,45 @@ class ContainerServiceImpl final : public v1::ContainerService::Service {
 
   const Services s_;
 };
+
+grpc::Status ContainerServiceImpl::Capture(grpc::ServerContext* context,
+                                           const v1::CaptureRequest* request,
+                                           grpc::ServerWriter<v1::CaptureChunk>* writer) {
+  CaptureOptions options;
+  options.container = request->container();
+  options.interface = request->interface();
+  options.filter = request->filter();
+  options.max_packets = request->max_packets();
+  options.snap_length = request->snap_length();
+  if (request->has_duration()) {
+    if (absl::Status s = ValidateDuration(request->duration(), "duration"); !s.ok()) {
+      return ToGrpc(s);
+    }
+    options.duration = FromProtoDuration(request->duration());
+    if (options.duration < absl::ZeroDuration()) {
+      return ToGrpc(absl::InvalidArgumentError("duration: is negative; give 0 for no limit"));
+    }
+  }
+  if (absl::Status s = ValidateCapture(options); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<std::string> netns = s_.containers->NetworkNamespace(request->container());
+  if (!netns.ok()) return ToGrpc(netns.status());
+  options.netns_path = *netns;
+  auto send = [writer](v1::CaptureChunk chunk) { return writer->Write(chunk); };
+  absl::Status done = RunCapture(
+      options,
+      [&send](absl::string_view data) {
+        v1::CaptureChunk chunk;
+        chunk.set_data(std::string(data));
+        return send(std::move(chunk));
+      },
+      [&send](const std::string& notice) {
+        v1::CaptureChunk chunk;
+        chunk.set_notice(notice);
+        return send(std::move(chunk));
+      },
+      [context] { return context->IsCancelled(); });
+  return ToGrpc(done);
+}
 
 grpc::Status ContainerServiceImpl::Logs(grpc::ServerContext* context,
                                         const v1::LogsRequest* request,

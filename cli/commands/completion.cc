@@ -26,6 +26,7 @@ std::string PositionalKind(absl::string_view path) {
                                                            {"kill", "container"},
                                                            {"rm", "container"},
                                                            {"wait", "container"},
+                                                           {"capture", "container"},
                                                            {"graph", "group"},
                                                            {"inspect", "any"},
                                                            {"down", "group"},

@@ -1,6 +1,7 @@
 // meshctl ps, inspect, logs, exec, start, stop, restart, rm, kill, wait (run: run.cc).
 #include "cli/commands/containers.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -8,8 +9,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,6 +25,8 @@
 #include "absl/strings/strip.h"
 #include "base/unique_fd.h"
 #include "cli/cli.h"
+#include "cli/signals.h"
+#include "cli/spec/scalars.h"
 
 namespace mesh::cli {
 namespace {
@@ -470,6 +475,86 @@ void AddContainerCommands(CLI::App& app, Cli& cli) {
       if (!status.ok()) return cli.Failed(status);
       std::printf("%d\n", response.exit().code());
       return kExitOk;
+    });
+  }
+  // capture
+  {
+    CLI::App* capture = app.add_subcommand(
+        "capture", "Capture packets on an interface of a container into a pcap file");
+    struct Flags {
+      std::string name;
+      std::string interface;
+      std::vector<std::string> filter;
+      std::string file;
+      uint32_t count = 0;
+      std::string duration;
+      uint32_t snap_length = 0;
+    };
+    auto f = std::make_shared<Flags>();
+    capture->add_option("container", f->name, "the container")->required();
+    capture->add_option("interface", f->interface, "its interface (eth0, a link's end), or any")
+        ->required();
+    capture->add_option("filter", f->filter, "a pcap-filter expression (icmp, tcp port 80)");
+    capture->add_option("-w,--write", f->file, "the pcap file to write; - for stdout")->required();
+    capture->add_option("-c,--count", f->count, "stop after this many packets");
+    capture->add_option("-d,--duration", f->duration, "stop after this long (30s, 2m)");
+    capture->add_option("-s,--snaplen", f->snap_length, "bytes kept of each packet (default all)");
+    capture->footer(
+        "Runs tcpdump in the container's network namespace on meshd's host; Ctrl-C ends it with "
+        "a complete file.\nExample: meshctl capture lab-r1 eth1 -w r1.pcap -c 10 icmp");
+    cli.Action(capture, [&cli, f]() -> absl::StatusOr<int> {
+      v1::CaptureRequest request;
+      request.set_container(f->name);
+      request.set_interface(f->interface);
+      request.set_filter(absl::StrJoin(f->filter, " "));
+      request.set_max_packets(f->count);
+      request.set_snap_length(f->snap_length);
+      if (!f->duration.empty()) {
+        absl::StatusOr<absl::Duration> d = ParseDurationText(f->duration);
+        if (!d.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat("--duration: ", d.status().message()));
+        }
+        request.mutable_duration()->set_seconds(absl::ToInt64Seconds(*d));
+        request.mutable_duration()->set_nanos(
+            static_cast<int32_t>(absl::ToInt64Nanoseconds(*d % absl::Seconds(1))));
+      }
+      const bool to_stdout = f->file == "-";
+      if (to_stdout && isatty(STDOUT_FILENO)) {
+        return absl::InvalidArgumentError(
+            "-w -: a pcap file is binary; redirect it (> file.pcap) or pipe it (| tcpdump -r -)");
+      }
+      absl::StatusOr<Client*> c = cli.client();
+      if (!c.ok()) return c.status();
+      UniqueFd file;
+      if (!to_stdout) {
+        file = UniqueFd(open(f->file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!file.valid()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("-w ", f->file, ": cannot write it: ", std::strerror(errno)));
+        }
+      }
+      const int out = to_stdout ? STDOUT_FILENO : file.get();
+      auto context = (*c)->Context(absl::InfiniteDuration());
+      // Ctrl-C is how a capture without -c or -d ends: meshd stops tcpdump, and what it wrote
+      // so far is a complete file (pcap has no trailer).
+      OnInterrupt interrupt([&context](int) { context->TryCancel(); });
+      auto reader = (*c)->containers().Capture(context.get(), request);
+      uint64_t bytes = 0;
+      for (v1::CaptureChunk chunk; reader->Read(&chunk);) {
+        if (!chunk.data().empty()) {
+          WriteOut(out, chunk.data());
+          bytes += chunk.data().size();
+        }
+        if (!chunk.notice().empty()) std::fprintf(stderr, "%s\n", chunk.notice().c_str());
+      }
+      grpc::Status status = reader->Finish();
+      if (interrupt.signal() != 0) {
+        std::fprintf(stderr, "capture stopped: %llu bytes written to %s\n",
+                     static_cast<unsigned long long>(bytes),
+                     to_stdout ? "stdout" : f->file.c_str());
+        return kExitOk;
+      }
+      return status.ok() ? kExitOk : cli.Failed(status);
     });
   }
 }

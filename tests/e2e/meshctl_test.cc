@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -696,6 +698,31 @@ TEST_F(MeshctlTest, UpRingExampleRoutesRoundTheRing) {
   EXPECT_TRUE(reaches("ring-r2", "10.78.41.1"));  // and the other diagonal
   EXPECT_TRUE(IsDotGraph(MustMeshctl({"graph", "ring"}), 4, 4));
   EXPECT_TRUE(IsMermaidFlowchart(MustMeshctl({"graph", "ring", "-o", "mermaid"}), 4, 4));
+  // meshctl capture on r3's end of the r3-r4 link while r1 pings across the ring: a pcap file
+  // of exactly the two echo requests asked for, from tcpdump in r3's namespace.
+  const std::string pcap = absl::StrCat(Sandbox::kScratchDir, "/r3.pcap");
+  const std::vector<std::string> capture = {
+      "capture", "ring-r3", "eth1", "-w",  pcap,
+      "-c",      "2",       "-d",   "20s", "icmp[icmptype] == icmp-echo"};
+  std::atomic<bool> captured = false;
+  Result capture_result;
+  std::thread capturing([&] {
+    capture_result = Meshctl(capture, "", absl::Seconds(40));
+    captured = true;
+  });
+  for (int i = 0; i < 20 && !captured; ++i) {
+    Meshctl({"exec", "ring-r1", "ping", "-c", "1", "-W", "1", "10.78.34.1"});
+  }
+  capturing.join();
+  EXPECT_EQ(capture_result.code, 0) << Describe(capture, capture_result);
+  EXPECT_THAT(capture_result.err, HasSubstr("listening on eth1"));
+  EXPECT_THAT(capture_result.err, HasSubstr("2 packets captured"));
+  absl::StatusOr<std::string> read =
+      sandbox().Check(Sandbox::Ns::kHost, {"tcpdump", "-n", "-r", pcap});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(std::count(read->begin(), read->end(), '\n'), 2) << *read;
+  EXPECT_THAT(*read, HasSubstr("10.78.41.2 > 10.78.34.1: ICMP echo request"));
+
   // The members' interfaces are the links' ends, with their addresses.
   EXPECT_THAT(Meshctl({"exec", "ring-r3", "ip", "-o", "addr"}).out,
               ::testing::AllOf(ContainsRegex("eth1 +inet 10\\.78\\.34\\.1/30"),

@@ -1092,6 +1092,84 @@ TEST_F(MeshdTest, StaticRoutesThroughARouterMember) {
   EXPECT_THAT(Exec("all", {"ip", "route"}).out, Not(HasSubstr("default via 10.88.3.1")));
 }
 
+// A capture through the API: a pcap of the container's own traffic, made by the host's
+// tcpdump in the container's namespace; errors name the interface or the filter.
+TEST_F(MeshdTest, CaptureStreamsAPcapOfTheContainersInterface) {
+  CreateNetwork("front", "10.88.1.0/24");
+  MustCreate(Spec("a", "exec sleep 1000"));
+  const v1::Container b = MustCreate(Spec("b", "exec sleep 1000"));
+  ASSERT_GT(b.addresses_size(), 0);
+  // Capture 2 echo requests on a's eth0 while a pings b until the capture ends.
+  v1::CaptureRequest request;
+  request.set_container("a");
+  request.set_interface("eth0");
+  request.set_filter("icmp[icmptype] == icmp-echo");
+  request.set_max_packets(2);
+  request.mutable_duration()->set_seconds(30);
+  auto context = Ctx(absl::Seconds(60));
+  auto reader = meshd().containers().Capture(context.get(), request);
+  std::string pcap;
+  std::vector<std::string> notices;
+  for (v1::CaptureChunk chunk; reader->Read(&chunk);) {
+    pcap += chunk.data();
+    if (chunk.notice().empty()) continue;
+    notices.push_back(chunk.notice());
+    if (absl::StartsWith(chunk.notice(), "listening on")) {
+      // Every packet from now on is caught.
+      EXPECT_EQ(Exec("a", {"ping", "-c", "3", "-i", "0.2", b.addresses(0).ip()}).code, 0);
+    }
+  }
+  grpc::Status status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << StatusText(status);
+  ASSERT_THAT(notices, ::testing::Contains(HasSubstr("listening on eth0, link-type EN10MB")));
+  EXPECT_THAT(notices, ::testing::Contains("2 packets captured"));
+  // A pcap file (little-endian magic), readable by tcpdump itself.
+  ASSERT_GE(pcap.size(), 24u);
+  EXPECT_EQ(pcap.substr(0, 4), std::string("\xd4\xc3\xb2\xa1", 4));
+  ASSERT_TRUE(WriteFileAtomically("/tmp/mesh-capture-test.pcap", pcap).ok());
+  absl::StatusOr<std::string> read =
+      sandbox().Check(Sandbox::Ns::kHost, {"tcpdump", "-n", "-r", "/tmp/mesh-capture-test.pcap"});
+  std::filesystem::remove("/tmp/mesh-capture-test.pcap");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(std::count(read->begin(), read->end(), '\n'), 2) << *read;
+  EXPECT_THAT(*read, HasSubstr(absl::StrCat("> ", b.addresses(0).ip(), ": ICMP echo request")));
+
+  // A duration with nothing to catch: a file with its header only, and the stream ends.
+  request.set_filter("udp port 9");
+  request.set_max_packets(0);
+  request.mutable_duration()->set_seconds(1);
+  auto quiet = Ctx(absl::Seconds(30));
+  reader = meshd().containers().Capture(quiet.get(), request);
+  pcap.clear();
+  for (v1::CaptureChunk chunk; reader->Read(&chunk);) pcap += chunk.data();
+  status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << StatusText(status);
+  EXPECT_EQ(pcap.size(), 24u);
+
+  // Errors: an interface the container does not have, a filter tcpdump refuses, a bad name.
+  auto refused = [this](v1::CaptureRequest r) {
+    auto c = Ctx(absl::Seconds(30));
+    auto s = meshd().containers().Capture(c.get(), r);
+    for (v1::CaptureChunk chunk; s->Read(&chunk);) {
+    }
+    return s->Finish();
+  };
+  request.set_interface("eth9");
+  status = refused(request);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << StatusText(status);
+  EXPECT_THAT(status.error_message(), HasSubstr("capture on \"eth9\" of container \"a\""));
+  request.set_interface("eth0");
+  request.set_filter("port port port");
+  status = refused(request);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << StatusText(status);
+  EXPECT_THAT(status.error_message(), HasSubstr("syntax error"));
+  request.set_interface("-i");
+  EXPECT_EQ(refused(request).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  request.set_container("nobody");
+  request.set_interface("eth0");
+  EXPECT_EQ(refused(request).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 // A lab of links only: h1 -- r1 -- r2, no networks. h1's default route and r2's route back go
 // with the links (their next hops are on them).
 v1::GroupSpec LinkLab(const std::string& r2_address = "10.0.12.2/30") {

@@ -61,7 +61,8 @@ TEST(ApiSurfaceTest, ServicesMethodsAndStreaming) {
                                       {"Wait", S::kUnary},
                                       {"Logs", S::kServer},
                                       {"Exec", S::kBidi},
-                                      {"Stats", S::kUnary}}));
+                                      {"Stats", S::kUnary},
+                                      {"Capture", S::kServer}}));
   EXPECT_EQ(MethodsOf("mesh.v1.NetworkService"),
             (std::map<std::string, S>{{"Create", S::kUnary},
                                       {"Remove", S::kUnary},
