@@ -146,8 +146,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   p.containers = std::make_unique<ContainerController>(
       container_options, *p.store, *p.runtime, *p.images, *p.netplane, *p.networks, p.events);
   p.links = std::make_unique<netplane::LinkManager>(netplane::KernelRtnlOpener());
-  p.groups =
-      std::make_unique<GroupController>(*p.store, *p.containers, *p.networks, *p.links, p.events);
+  p.groups = std::make_unique<GroupController>(*p.store, *p.containers, *p.networks, *p.links,
+                                               *p.netplane, p.events);
 
   // Recovery (DESIGN.md decision 3).
   for (const auto& [name, record] : contents.networks) {
@@ -163,6 +163,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   desired.attachments = p.containers->Restore(contents.containers);
   desired.networks = p.networks->Desired();
   p.groups->Restore(contents.groups);
+  desired.policies = p.groups->Policies();
   if (absl::Status s = p.netplane->Reconcile(desired); !s.ok()) {
     MESH_LOG(Error) << "reconcile: " << s;  // the parts that worked stand; each error is named
   }

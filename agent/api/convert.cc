@@ -4,6 +4,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -676,6 +677,87 @@ absl::Status CheckLinks(const v1::GroupSpec& spec,
   return absl::OkStatus();
 }
 
+// A policy rule's port: "tcp/80", "udp/53", "tcp", "udp", "icmp".
+absl::StatusOr<std::pair<uint8_t, std::optional<uint16_t>>> ParsePolicyPort(absl::string_view text,
+                                                                            absl::string_view at) {
+  const size_t slash = text.find('/');
+  const absl::string_view proto = text.substr(0, slash);
+  uint8_t number = 0;
+  if (proto == "tcp") {
+    number = IPPROTO_TCP;
+  } else if (proto == "udp") {
+    number = IPPROTO_UDP;
+  } else if (proto == "icmp" && slash == absl::string_view::npos) {
+    number = IPPROTO_ICMP;
+  } else {
+    return Invalid(
+        at, absl::StrCat(Quote(text), " is not a port; write tcp/80, udp/53, tcp, udp or icmp"));
+  }
+  if (slash == absl::string_view::npos) return std::make_pair(number, std::optional<uint16_t>());
+  uint32_t port = 0;
+  const absl::string_view digits = text.substr(slash + 1);
+  if (digits.empty() || digits.size() > 5 ||
+      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(digits, &port) || port == 0 || port > 65535) {
+    return Invalid(at, absl::StrCat(Quote(text), ": the port must be 1 to 65535"));
+  }
+  return std::make_pair(number, std::optional<uint16_t>(static_cast<uint16_t>(port)));
+}
+
+// The group's policy: a known default; each rule an action, senders and receivers that name
+// members ("*", a member, "network:NAME"), and ports.
+absl::Status CheckPolicy(const v1::GroupSpec& spec,
+                         const std::map<absl::string_view, int>& networks,
+                         const std::map<absl::string_view, int>& containers) {
+  const v1::Policy& policy = spec.policy();
+  if (!v1::Policy::Default_IsValid(policy.default_action())) {
+    return Invalid("spec.policy.default_action",
+                   absl::StrCat(policy.default_action(),
+                                " is not a default; use DEFAULT_ALLOW or DEFAULT_DENY"));
+  }
+  for (int i = 0; i < policy.rules_size(); ++i) {
+    const v1::PolicyRule& rule = policy.rules(i);
+    const std::string at = At("spec.policy.rules", i);
+    if (rule.action() != v1::PolicyRule::ACTION_ALLOW &&
+        rule.action() != v1::PolicyRule::ACTION_DENY) {
+      return Invalid(Dot(at, "action"), "give ACTION_ALLOW or ACTION_DENY");
+    }
+    for (const auto& [field, list] :
+         {std::pair{"from", &rule.from()}, std::pair{"to", &rule.to()}}) {
+      if (list->empty()) {
+        return Invalid(Dot(at, field), "is empty; name members, \"network:NAME\" or \"*\"");
+      }
+      for (int k = 0; k < list->size(); ++k) {
+        const std::string& who = list->Get(k);
+        absl::string_view network = who;
+        if (who == "*") continue;
+        if (absl::ConsumePrefix(&network, "network:")) {
+          if (!networks.contains(network)) {
+            return Invalid(
+                At(Dot(at, field), k),
+                absl::StrCat(Quote(network), " is not a network of group ", Quote(spec.name())));
+          }
+          continue;
+        }
+        if (!containers.contains(who)) {
+          return Invalid(
+              At(Dot(at, field), k),
+              absl::StrCat(Quote(who), " is not a container of group ", Quote(spec.name()),
+                           "; name a member, \"network:NAME\" or \"*\""));
+        }
+      }
+    }
+    for (int k = 0; k < rule.ports_size(); ++k) {
+      MESH_RETURN_IF_ERROR(ParsePolicyPort(rule.ports(k), At(Dot(at, "ports"), k)).status());
+    }
+    if (rule.description().size() > 100 ||
+        InvalidUtf8At(rule.description()) != absl::string_view::npos) {
+      return Invalid(Dot(at, "description"), "must be at most 100 bytes of UTF-8");
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The references of member `i` to networks and containers of its group.
 absl::Status CheckMemberReferences(const v1::GroupSpec& spec, int i,
                                    const std::map<absl::string_view, int>& networks,
@@ -978,6 +1060,7 @@ absl::Status ValidateGroupSpec(const v1::GroupSpec& spec) {
     MESH_RETURN_IF_ERROR(CheckMemberReferences(spec, i, networks, containers));
   }
   MESH_RETURN_IF_ERROR(CheckLinks(spec, containers));
+  MESH_RETURN_IF_ERROR(CheckPolicy(spec, networks, containers));
   if (std::vector<int> cycle = FindCycle(DependencyGraph(spec)); !cycle.empty()) {
     // A long cycle is cut in the middle: its start and end say where to look.
     constexpr size_t kMaxShown = 16;
@@ -1220,6 +1303,74 @@ v1::ContainerSpec WithoutLinkRoutes(const v1::GroupSpec& spec, const v1::Contain
       std::remove_if(routes->begin(), routes->end(),
                      [&](const v1::Route& r) { return RoutesThroughLink(spec, member.name(), r); }),
       routes->end());
+  return out;
+}
+
+std::string PolicyRuleText(const v1::GroupSpec& spec, int index) {
+  const v1::PolicyRule& rule = spec.policy().rules(index);
+  std::string text = rule.description();
+  if (text.empty()) {
+    text = absl::StrCat(rule.action() == v1::PolicyRule::ACTION_ALLOW ? "allow " : "deny ",
+                        absl::StrJoin(rule.from(), ","), " -> ", absl::StrJoin(rule.to(), ","),
+                        rule.ports().empty() ? "" : " ", absl::StrJoin(rule.ports(), ","));
+  }
+  return absl::StrCat("policy ", spec.name(), " rule ", index + 1, ": ", text);
+}
+
+absl::StatusOr<netplane::nft::PolicyEntry> ToPolicy(const v1::GroupSpec& spec,
+                                                    const MemberAddresses& addresses) {
+  netplane::nft::PolicyEntry out;
+  out.group = spec.name();
+  out.default_deny = spec.policy().default_action() == v1::Policy::DEFAULT_DENY;
+  auto resolve = [&](const google::protobuf::RepeatedPtrField<std::string>& who) {
+    std::vector<in_addr> list;
+    for (const std::string& w : who) {
+      absl::string_view network = w;
+      const bool by_network = absl::ConsumePrefix(&network, "network:");
+      for (const auto& [member, on] : addresses) {
+        if (!by_network && w != "*" && w != member) continue;
+        for (const auto& [net, ip] : on) {
+          if (by_network && net != network) continue;
+          absl::StatusOr<IpAddress> a = IpAddress::Parse(ip);
+          if (!a.ok() || !a->is_v4()) continue;
+          in_addr v4{};
+          std::memcpy(&v4.s_addr, a->bytes().data(), 4);
+          list.push_back(v4);
+        }
+      }
+    }
+    return list;
+  };
+  for (int i = 0; i < spec.policy().rules_size(); ++i) {
+    const v1::PolicyRule& rule = spec.policy().rules(i);
+    netplane::nft::PolicyRuleEntry& r = out.rules.emplace_back();
+    r.allow = rule.action() == v1::PolicyRule::ACTION_ALLOW;
+    r.from = resolve(rule.from());
+    r.to = resolve(rule.to());
+    for (int k = 0; k < rule.ports_size(); ++k) {
+      MESH_ASSIGN_OR_RETURN(
+          auto port,
+          ParsePolicyPort(rule.ports(k), At(Dot(At("spec.policy.rules", i), "ports"), k)));
+      if (port.second) {
+        r.ports.emplace_back(port.first, *port.second);
+      } else {
+        r.protocols.push_back(port.first);
+      }
+    }
+    // nftables keeps 128 bytes of a comment: cut there, not inside a UTF-8 character.
+    const std::string text = PolicyRuleText(spec, i);
+    size_t keep = std::min<size_t>(text.size(), 128);
+    while (keep > 0 && keep < text.size() &&
+           (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80) {
+      --keep;
+    }
+    r.comment = text.substr(0, keep);
+  }
+  if (out.default_deny) {
+    google::protobuf::RepeatedPtrField<std::string> everyone;
+    *everyone.Add() = "*";
+    out.members = resolve(everyone);
+  }
   return out;
 }
 

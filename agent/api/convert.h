@@ -12,6 +12,7 @@
 // can check: field paths, references between group members, sizes.
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -31,6 +32,7 @@
 #include "mesh/v1/networks.pb.h"
 #include "netplane/network/link_manager.h"
 #include "netplane/network/network_manager.h"
+#include "netplane/nft/ruleset.h"
 #include "runtime/image/manifest.h"
 #include "runtime/spec/spec.h"
 
@@ -137,6 +139,17 @@ std::optional<std::pair<int, int>> LinkEndOfRoute(const v1::GroupSpec& spec,
                                                   absl::string_view member,
                                                   const netplane::ipam::IpAddress& via);
 bool RoutesThroughLink(const v1::GroupSpec& spec, absl::string_view member, const v1::Route& route);
+// A member's addresses by network: short member name -> (short network name, IPv4 address).
+using MemberAddresses = std::map<std::string, std::vector<std::pair<std::string, std::string>>>;
+// "policy shop rule 2: allow web -> app tcp/8080" (the rule's description if it has one): the
+// comment of the rule's nftables rules, which `meshctl check` shows.
+std::string PolicyRuleText(const v1::GroupSpec& spec, int index);
+// The group's policy for netplane, for a valid spec: each rule's senders and receivers as the
+// addresses members have now ("*": every member; "network:N": members' addresses on N),
+// "tcp/80" as protocol . port, "tcp" and "icmp" as protocols; with DEFAULT_DENY, every
+// member address.
+absl::StatusOr<netplane::nft::PolicyEntry> ToPolicy(const v1::GroupSpec& spec,
+                                                    const MemberAddresses& addresses);
 // `member` (of `spec`) without the routes that go through its links (RoutesThroughLink):
 // what the container itself is made with.
 v1::ContainerSpec WithoutLinkRoutes(const v1::GroupSpec& spec, const v1::ContainerSpec& member);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "agent/api/convert.h"
 #include "agent/api/selector.h"
 #include "agent/controller/faults.h"
@@ -96,6 +97,57 @@ void GroupController::ReconcileLinks() {
       MESH_LOG(Error) << "reconcile: " << s;
     }
   }
+}
+
+absl::StatusOr<netplane::nft::PolicyEntry> GroupController::PolicyOf(
+    const v1::GroupSpec& spec) const {
+  const std::string& group = spec.name();
+  MemberAddresses addresses;
+  for (const v1::GroupContainer& member : spec.containers()) {
+    absl::StatusOr<v1::Container> c = containers_.Get(MemberName(group, member.spec().name()));
+    if (!c.ok()) continue;  // not made (yet): no addresses
+    auto& on = addresses[member.spec().name()];
+    for (const v1::ContainerAddress& a : c->addresses()) {
+      absl::string_view network = a.network();
+      // The group's own networks by their short names; others keep their full names.
+      const std::string prefix = absl::StrCat(group, "-");
+      absl::ConsumePrefix(&network, prefix);
+      on.emplace_back(std::string(network), a.ip());
+    }
+  }
+  return ToPolicy(spec, addresses);
+}
+
+absl::Status GroupController::ApplyPolicy(const v1::GroupSpec& spec) {
+  if (spec.policy().rules().empty() && spec.policy().default_action() != v1::Policy::DEFAULT_DENY) {
+    return netplane_.RemovePolicy(spec.name());  // none (any more): nothing to look up
+  }
+  MESH_ASSIGN_OR_RETURN(netplane::nft::PolicyEntry policy, PolicyOf(spec));
+  absl::Status s = netplane_.SetPolicy(policy);
+  if (!s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("group ", Q(spec.name()), ": ", s.message()));
+  }
+  return s;
+}
+
+std::vector<netplane::nft::PolicyEntry> GroupController::Policies() const {
+  std::vector<storev1::GroupRecord> records;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, record] : groups_) records.push_back(record);
+  }
+  std::vector<netplane::nft::PolicyEntry> out;
+  for (const storev1::GroupRecord& record : records) {
+    const v1::Policy& p = record.spec().policy();
+    if (p.rules().empty() && p.default_action() != v1::Policy::DEFAULT_DENY) continue;
+    absl::StatusOr<netplane::nft::PolicyEntry> policy = PolicyOf(record.spec());
+    if (!policy.ok()) {
+      MESH_LOG(Error) << "group " << Q(record.spec().name()) << ": policy: " << policy.status();
+      continue;
+    }
+    out.push_back(*std::move(policy));
+  }
+  return out;
 }
 
 std::string GroupController::NetnsOf(const std::string& container) const {
@@ -367,8 +419,10 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
   auto collect = [](std::vector<v1::MemberStatus>& into) -> Progress {
     return [&into](const v1::MemberStatus& status) { into.push_back(status); };
   };
-  // Links between the members that stay (those of members made again died with them).
+  // Links between the members that stay (those of members made again died with them), and
+  // the policy (a changed one applies to the members that stay at once).
   MESH_RETURN_IF_ERROR(SyncLinks(spec, report));
+  MESH_RETURN_IF_ERROR(ApplyPolicy(spec));
 
   // Containers in dependency order, each once its dependencies meet their conditions.
   for (int index : DependencyOrder(spec)) {
@@ -452,7 +506,10 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
     absl::StatusOr<v1::Container> created = containers_.Create(create, group);
     std::vector<v1::MemberStatus> linked;  // reported after the member
     if (created.ok()) {
-      if (absl::Status s = SyncLinks(spec, collect(linked), short_member); !s.ok()) {
+      // Its links and its addresses in the policy, before its command runs.
+      absl::Status s = SyncLinks(spec, collect(linked), short_member);
+      if (s.ok()) s = ApplyPolicy(spec);
+      if (!s.ok()) {
         created = s;
       } else {
         created = containers_.Start(c.name());
@@ -477,6 +534,7 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
 
   // Links whose members were there all along but whose link went (or changed meanwhile).
   MESH_RETURN_IF_ERROR(SyncLinks(spec, report));
+  MESH_RETURN_IF_ERROR(ApplyPolicy(spec));
 
   if (!same_spec || changed) {
     record.set_phase(storev1::PHASE_READY);
@@ -524,7 +582,9 @@ absl::StatusOr<std::vector<v1::MemberStatus>> GroupController::Delete(const std:
                      if (a_shares != b_shares) return a_shares;
                      return rank[a.spec().name()] > rank[b.spec().name()];
                    });
-  // Links first: they are the members' interfaces, and each says what went.
+  // The policy first (its addresses are about to be free), then the links: they are the
+  // members' interfaces, and each says what went.
+  MESH_RETURN_IF_ERROR(netplane_.RemovePolicy(name));
   v1::GroupSpec without_links = record.spec();
   without_links.clear_links();
   MESH_RETURN_IF_ERROR(SyncLinks(

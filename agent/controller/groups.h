@@ -28,14 +28,19 @@ namespace mesh::agent {
 class GroupController {
  public:
   GroupController(Store& store, ContainerController& containers, NetworkController& networks,
-                  netplane::LinkManager& links, EventBus& events)
+                  netplane::LinkManager& links, netplane::NetworkManager& netplane,
+                  EventBus& events)
       : store_(store),
         containers_(containers),
         networks_(networks),
         links_(links),
+        netplane_(netplane),
         events_(events) {}
 
   void Restore(const std::map<std::string, storev1::GroupRecord>& records);
+  // Recovery, before netplane's reconcile: every group's policy as its members' addresses
+  // are now (netplane's DesiredState.policies).
+  std::vector<netplane::nft::PolicyEntry> Policies() const;
   // Recovery, after the containers' namespaces are back: makes every group's links match its
   // spec (a link that went missing is made again, one nothing wants goes). Errors are logged.
   void ReconcileLinks();
@@ -65,6 +70,10 @@ class GroupController {
   // Each change goes to `report`; the first error stops it.
   absl::Status SyncLinks(const v1::GroupSpec& spec, const Progress& report,
                          const std::string& member = "");
+  // The group's policy for its members' addresses now (ToPolicy).
+  absl::StatusOr<netplane::nft::PolicyEntry> PolicyOf(const v1::GroupSpec& spec) const;
+  // Puts the group's policy in force for the members that exist (none: removes it).
+  absl::Status ApplyPolicy(const v1::GroupSpec& spec);
   // The pinned network namespace of a container ("" if it has none, or does not exist).
   std::string NetnsOf(const std::string& container) const;
 
@@ -72,6 +81,7 @@ class GroupController {
   ContainerController& containers_;
   NetworkController& networks_;
   netplane::LinkManager& links_;
+  netplane::NetworkManager& netplane_;
   EventBus& events_;
   mutable absl::Mutex mu_;
   std::map<std::string, storev1::GroupRecord> groups_ ABSL_GUARDED_BY(mu_);

@@ -102,7 +102,7 @@ struct KeySet {
 const KeySet& TopKeys() {
   static const auto* keys =
       new KeySet{"the spec",
-                 {"name", "labels", "networks", "containers", "links"},
+                 {"name", "labels", "networks", "containers", "links", "policy"},
                  {{"services",
                    "a group's members are listed under containers:, not services:; rename the key"},
                   {"version", "a spec has no version; remove the key"},
@@ -464,6 +464,7 @@ class Loader {
       }
     }
     if (const Entry* e = Find(top, "links")) ReadLinks(*e);
+    if (const Entry* e = Find(top, "policy")) ReadPolicy(*e);
     CheckReferences();
   }
 
@@ -506,6 +507,78 @@ class Loader {
       for (size_t k = 0; k < ends.size(); ++k) {
         ReadLinkEnd(*ends[k], Dot(name, At("endpoints", k)), At(Dot(path, "endpoints"), k),
                     link->add_endpoints());
+      }
+    }
+  }
+
+  // "allow" (true) or "deny" (false); anything else is reported as not being `what`.
+  std::optional<bool> AllowOrDeny(const Entry& e, absl::string_view name, absl::string_view what) {
+    std::optional<std::string> text = Text(e, "write allow or deny");
+    if (!text) return std::nullopt;
+    if (*text == "allow" || *text == "deny") return *text == "allow";
+    Error(*e.value,
+          absl::StrCat(name, ": ", Quote(*text), " is not ", what, "; write allow or deny"));
+    return std::nullopt;
+  }
+
+  // policy: {default: allow|deny, rules: [{action, from, to, ports, description}]}.
+  void ReadPolicy(const Entry& e) {
+    Record("spec.policy", *e.key);
+    const YamlNode* map = MapOf(e, "default and rules");
+    if (map == nullptr) return;
+    v1::Policy* policy = result_.spec.mutable_policy();
+    std::vector<Entry> fields = Entries(*map, KeySet{"policy", {"default", "rules"}, {}});
+    if (const Entry* d = Find(fields, "default")) {
+      if (std::optional<bool> allow = AllowOrDeny(*d, "policy.default", "a default")) {
+        policy->set_default_action(*allow ? v1::Policy::DEFAULT_ALLOW : v1::Policy::DEFAULT_DENY);
+        Record("spec.policy.default_action", *d->value);
+      }
+    }
+    const Entry* rules = Find(fields, "rules");
+    if (rules == nullptr) return;
+    Record("spec.policy.rules", *rules->key);
+    const std::vector<const YamlNode*> items =
+        ItemsOf(*rules, "rules such as {action: allow, from: web, to: app, ports: tcp/80}", false);
+    for (size_t i = 0; i < items.size(); ++i) {
+      const YamlNode& item = *items[i];
+      const std::string name = At("policy.rules", i);
+      const std::string path = At("spec.policy.rules", i);
+      if (item.kind != Kind::kMap) {
+        Error(item, absl::StrCat(name,
+                                 ": must be a map such as {action: allow, from: web, to: "
+                                 "app, ports: tcp/80}, not ",
+                                 Article(item)));
+        continue;
+      }
+      Record(path, item);
+      v1::PolicyRule* rule = policy->add_rules();
+      std::vector<Entry> keys =
+          Entries(item, KeySet{name, {"action", "from", "to", "ports", "description"}, {}});
+      if (const Entry* a = Find(keys, "action")) {
+        if (std::optional<bool> allow = AllowOrDeny(*a, Dot(name, "action"), "an action")) {
+          rule->set_action(*allow ? v1::PolicyRule::ACTION_ALLOW : v1::PolicyRule::ACTION_DENY);
+          Record(Dot(path, "action"), *a->value);
+        }
+      } else {
+        Error(item, absl::StrCat(name, ": has no action; add action: allow (or deny)"));
+      }
+      for (const char* list : {"from", "to", "ports"}) {
+        const Entry* f = Find(keys, list);
+        if (f == nullptr) continue;
+        Record(Dot(path, list), *f->key);
+        auto* out = std::string(list) == "from" ? rule->mutable_from()
+                    : std::string(list) == "to" ? rule->mutable_to()
+                                                : rule->mutable_ports();
+        for (const auto& [text, node] : Strings(*f, "names such as web, or a list of them", true)) {
+          Record(At(Dot(path, list), out->size()), *node);
+          *out->Add() = text;
+        }
+      }
+      if (const Entry* d = Find(keys, "description")) {
+        if (auto text = Text(*d, "give a short text")) {
+          rule->set_description(*text);
+          Record(Dot(path, "description"), *d->value);
+        }
       }
     }
   }

@@ -250,7 +250,38 @@ nft::DesiredState NetworkManager::NftStateLocked() const {
     }
   }
   state.retired_ports.assign(retired_.begin(), retired_.end());
+  for (const auto& [group, policy] : policies_) state.policies.push_back(policy);
   return state;
+}
+
+absl::Status NetworkManager::SetPolicy(const nft::PolicyEntry& policy) {
+  if (policy.rules.empty() && !policy.default_deny) return RemovePolicy(policy.group);
+  absl::MutexLock lock(&mu_);
+  std::optional<nft::PolicyEntry> before;
+  if (auto it = policies_.find(policy.group); it != policies_.end()) before = it->second;
+  policies_[policy.group] = policy;
+  if (!nft_ready_) return absl::OkStatus();  // the table is made with it, with the first network
+  absl::Status s = RebuildNftTables();
+  if (!s.ok()) {
+    if (before) {
+      policies_[policy.group] = *before;
+    } else {
+      policies_.erase(policy.group);
+    }
+  }
+  return Annotate(s, absl::StrCat("policy of group ", Quote(policy.group)));
+}
+
+absl::Status NetworkManager::RemovePolicy(absl::string_view group) {
+  absl::MutexLock lock(&mu_);
+  auto it = policies_.find(group);
+  if (it == policies_.end()) return absl::OkStatus();
+  nft::PolicyEntry before = it->second;
+  policies_.erase(it);
+  if (!nft_ready_) return absl::OkStatus();
+  absl::Status s = RebuildNftTables();
+  if (!s.ok()) policies_.emplace(before.group, before);
+  return Annotate(s, absl::StrCat("remove the policy of group ", Quote(group)));
 }
 
 nft::DesiredState NetworkManager::NftState() const {
@@ -737,6 +768,8 @@ absl::Status NetworkManager::Reconcile(const DesiredState& desired) {
   networks_.clear();
   attachments_.clear();
   port_uses_.clear();
+  policies_.clear();
+  for (const nft::PolicyEntry& p : desired.policies) policies_[p.group] = p;
   std::set<std::string> owned_links;
   for (const NetworkConfig& config : desired.networks) {
     if (!config.subnet || !config.gateway) {

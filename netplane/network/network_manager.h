@@ -108,6 +108,7 @@ struct AttachResult {
 struct DesiredState {
   std::vector<NetworkConfig> networks;
   std::vector<AttachResult> attachments;
+  std::vector<nft::PolicyEntry> policies;  // one per group with a policy
 };
 
 struct NetworkManagerOptions {
@@ -150,6 +151,12 @@ class NetworkManager {
   // Blocks until every veth pair detached so far is deleted from the kernel.
   void AwaitDetachedLinks();
   std::vector<AttachResult> ListAttachments() const;
+
+  // Makes `policy` the policy of its group (replacing the one before), in one atomic
+  // rebuild of mesh's table: flows already established are not cut (docs/netplane.md,
+  // "Policies"). A policy with no rules and no default deny removes the group's.
+  absl::Status SetPolicy(const nft::PolicyEntry& policy);
+  absl::Status RemovePolicy(absl::string_view group);
 
   // Publishes one more port of an attached container. AlreadyExists if the host port is taken.
   absl::Status PublishPort(absl::string_view container_id, absl::string_view network,
@@ -226,6 +233,7 @@ class NetworkManager {
   bool ip_forward_set_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, Network, std::less<>> networks_ ABSL_GUARDED_BY(mu_);
   std::map<AttachmentKey, AttachResult> attachments_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, nft::PolicyEntry, std::less<>> policies_ ABSL_GUARDED_BY(mu_);
   // How many published ports use each protocol/host port (PortKey): CheckPortsFree looks at
   // the attachments only when the count is not 0, so a publish costs the same at any N.
   std::map<uint32_t, int> port_uses_ ABSL_GUARDED_BY(mu_);

@@ -4,7 +4,10 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/rtnetlink.h>
 
+#include <set>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 namespace mesh::netplane::nft {
 namespace {
@@ -51,6 +54,31 @@ std::vector<Expr> DaddrIsNotOnTheInputLink() {
 std::vector<Expr> SaddrIn(absl::string_view set) {
   return {PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1},
           Lookup{NFT_REG_1, std::string(set), std::nullopt, false}};
+}
+
+// `ip daddr @set`: 4 bytes at offset 16.
+std::vector<Expr> DaddrIn(absl::string_view set) {
+  return {PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1},
+          Lookup{NFT_REG_1, std::string(set), std::nullopt, false}};
+}
+
+// `meta l4proto . th dport @set`.
+std::vector<Expr> ProtoPortIn(absl::string_view set) {
+  return {MetaLoad{NFT_META_L4PROTO, NFT_REG_1},
+          PayloadLoad{NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, kReg32_01},
+          Lookup{NFT_REG_1, std::string(set), std::nullopt, false}};
+}
+
+// `meta l4proto @set`.
+std::vector<Expr> ProtoIn(absl::string_view set) {
+  return {MetaLoad{NFT_META_L4PROTO, NFT_REG_1},
+          Lookup{NFT_REG_1, std::string(set), std::nullopt, false}};
+}
+
+// `iifname . oifname @same_network`: in and out of one mesh bridge (`!=`: not).
+std::vector<Expr> InsideOneNetwork(bool invert = false) {
+  return {MetaLoad{NFT_META_IIFNAME, NFT_REG_1}, MetaLoad{NFT_META_OIFNAME, NFT_REG_2},
+          Lookup{NFT_REG_1, kSameNetworkSet, std::nullopt, invert}};
 }
 
 std::vector<Expr> IfnameIn(uint32_t meta_key, absl::string_view set, bool invert = false) {
@@ -101,7 +129,7 @@ std::vector<Expr> Accept() { return {Verdict{NF_ACCEPT}}; }
 std::vector<Expr> Drop() { return {Verdict{NF_DROP}}; }
 std::vector<Expr> Masq() { return {Masquerade{}}; }
 
-void AddChains(Transaction& txn) {
+void AddChains(Transaction& txn, const std::vector<PolicyEntry>& policies) {
   auto chain = [&](absl::string_view name, ChainType type, Hook hook, int32_t priority,
                    absl::string_view comment) {
     txn.Add(Chain{kFamily, kTableName, std::string(name),
@@ -119,26 +147,63 @@ void AddChains(Transaction& txn) {
         "outbound NAT and hairpin");
 
   RuleList rules(txn);
-  // nft cannot compare two packet fields with each other (`iifname != oifname`); a
-  // concatenated set of "br" . "br" says "in and out of the same mesh bridge". With
-  // br_netfilter, frames bridged between two ports of one bridge pass here too.
-  rules.Add(kForwardChain,
-            {{MetaLoad{NFT_META_IIFNAME, NFT_REG_1}, MetaLoad{NFT_META_OIFNAME, NFT_REG_2},
-              Lookup{NFT_REG_1, kSameNetworkSet, std::nullopt, false}},
-             Accept()},
-            "inside one network");
-  // Before the accepts of replies and DNAT (NOTES.md's reference has them after): a container
-  // of an internal network must not reach a port published by another network's container
-  // through a host address, nor be reached through a port published on its own network.
-  rules.Add(kForwardChain, {IfnameIn(NFT_META_IIFNAME, kInternalSet), Drop()},
-            "internal networks have no way out");
-  rules.Add(kForwardChain, {IfnameIn(NFT_META_OIFNAME, kInternalSet), Drop()},
-            "internal networks have no way in");
+  // First the flows already allowed: replies, and what a policy let begin (a policy change
+  // never cuts them). A flow the rules below refuse never gets here: its first packet is
+  // dropped, so it never becomes established.
   rules.Add(
       kForwardChain,
       {CtHasBits(NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED)),
        Accept()},
       "replies and related traffic");
+  // Before the accepts of policies and DNAT (NOTES.md's reference has them after): a container
+  // of an internal network must not reach a port published by another network's container
+  // through a host address, nor be reached through a port published on its own network, and
+  // no policy opens one. Inside the network itself, traffic goes on to the rules below.
+  rules.Add(kForwardChain,
+            {IfnameIn(NFT_META_IIFNAME, kInternalSet), InsideOneNetwork(/*invert=*/true), Drop()},
+            "internal networks have no way out");
+  rules.Add(kForwardChain,
+            {IfnameIn(NFT_META_OIFNAME, kInternalSet), InsideOneNetwork(/*invert=*/true), Drop()},
+            "internal networks have no way in");
+  // Policies: each rule in order, then a group's default deny.
+  for (const PolicyEntry& policy : policies) {
+    for (size_t i = 0; i < policy.rules.size(); ++i) {
+      const PolicyRuleEntry& r = policy.rules[i];
+      const int index = static_cast<int>(i);
+      const std::vector<Expr> addresses = [&] {
+        std::vector<Expr> out = IsIpv4();
+        for (const std::vector<Expr>& part : {SaddrIn(PolicySetName(policy.group, index, "from")),
+                                              DaddrIn(PolicySetName(policy.group, index, "to"))}) {
+          out.insert(out.end(), part.begin(), part.end());
+        }
+        return out;
+      }();
+      const std::vector<Expr> verdict = r.allow ? Accept() : Drop();
+      if (r.ports.empty() && r.protocols.empty()) {
+        rules.Add(kForwardChain, {addresses, verdict}, r.comment);
+      }
+      if (!r.ports.empty()) {
+        rules.Add(kForwardChain,
+                  {addresses, ProtoPortIn(PolicySetName(policy.group, index, "ports")), verdict},
+                  r.comment);
+      }
+      if (!r.protocols.empty()) {
+        rules.Add(kForwardChain,
+                  {addresses, ProtoIn(PolicySetName(policy.group, index, "protocols")), verdict},
+                  r.comment);
+      }
+    }
+    if (policy.default_deny) {
+      rules.Add(kForwardChain,
+                {IsIpv4(), DaddrIn(PolicySetName(policy.group, -1, "members")), InsideOneNetwork(),
+                 Drop()},
+                Truncate(absl::StrCat("policy ", policy.group, ": default deny inside a network")));
+    }
+  }
+  // nft cannot compare two packet fields with each other (`iifname != oifname`); a
+  // concatenated set of "br" . "br" says "in and out of the same mesh bridge". With
+  // br_netfilter, frames bridged between two ports of one bridge pass here too.
+  rules.Add(kForwardChain, {InsideOneNetwork(), Accept()}, "inside one network");
   rules.Add(kForwardChain, {CtHasBits(NFT_CT_STATUS, IPS_DST_NAT), Accept()},
             "published ports, hairpin included");
   rules.Add(
@@ -321,6 +386,79 @@ void MoveInto(std::vector<Element>& to, std::vector<Element>& from) {
 
 }  // namespace
 
+std::string PolicySetName(absl::string_view group, int rule, absl::string_view what) {
+  if (rule < 0) return absl::StrCat("policy/", group, "/", what);
+  return absl::StrCat("policy/", group, "/", rule, "/", what);
+}
+
+namespace {
+
+// Each policy's sets, then their elements.
+void AddPolicySets(Transaction& txn, const std::vector<PolicyEntry>& policies) {
+  using T = DataType;
+  auto set = [&](const std::string& name, std::vector<DataType> key, absl::string_view comment) {
+    txn.Add(Set{kFamily, kTableName, name, std::move(key), {}, false, Truncate(comment)});
+  };
+  for (const PolicyEntry& p : policies) {
+    for (size_t i = 0; i < p.rules.size(); ++i) {
+      const int index = static_cast<int>(i);
+      const PolicyRuleEntry& r = p.rules[i];
+      set(PolicySetName(p.group, index, "from"), {T::kIpv4Addr}, r.comment);
+      set(PolicySetName(p.group, index, "to"), {T::kIpv4Addr}, r.comment);
+      if (!r.ports.empty()) {
+        set(PolicySetName(p.group, index, "ports"), {T::kInetProto, T::kInetService}, r.comment);
+      }
+      if (!r.protocols.empty()) {
+        set(PolicySetName(p.group, index, "protocols"), {T::kInetProto}, r.comment);
+      }
+    }
+    if (p.default_deny) {
+      set(PolicySetName(p.group, -1, "members"), {T::kIpv4Addr},
+          absl::StrCat("members of group ", p.group));
+    }
+  }
+}
+
+std::vector<Elements> PolicyElements(const std::vector<PolicyEntry>& policies) {
+  std::vector<Elements> out;
+  auto addresses = [&](const std::string& set, const std::vector<in_addr>& list) {
+    std::vector<Element> elements;
+    std::set<uint32_t> seen;  // a set holds each address once
+    for (const in_addr& a : list) {
+      if (!seen.insert(a.s_addr).second) continue;
+      elements.push_back(Element{{Datum::Ipv4Addr(a)}, {}, false, false, ""});
+    }
+    out.push_back(ElementsFor(set, false, std::move(elements)));
+  };
+  for (const PolicyEntry& p : policies) {
+    for (size_t i = 0; i < p.rules.size(); ++i) {
+      const int index = static_cast<int>(i);
+      const PolicyRuleEntry& r = p.rules[i];
+      addresses(PolicySetName(p.group, index, "from"), r.from);
+      addresses(PolicySetName(p.group, index, "to"), r.to);
+      std::vector<Element> ports, protocols;
+      std::set<std::pair<uint8_t, uint16_t>> seen_ports;
+      for (const auto& [proto, port] : r.ports) {
+        if (!seen_ports.insert({proto, port}).second) continue;
+        ports.push_back(
+            Element{{Datum::InetProto(proto), Datum::InetService(port)}, {}, false, false, ""});
+      }
+      std::set<uint8_t> seen_protocols;
+      for (uint8_t proto : r.protocols) {
+        if (!seen_protocols.insert(proto).second) continue;
+        protocols.push_back(Element{{Datum::InetProto(proto)}, {}, false, false, ""});
+      }
+      out.push_back(ElementsFor(PolicySetName(p.group, index, "ports"), false, std::move(ports)));
+      out.push_back(
+          ElementsFor(PolicySetName(p.group, index, "protocols"), false, std::move(protocols)));
+    }
+    if (p.default_deny) addresses(PolicySetName(p.group, -1, "members"), p.members);
+  }
+  return out;
+}
+
+}  // namespace
+
 Transaction FullRebuild(const DesiredState& state) {
   Transaction txn;
   // Adding a table first makes the delete succeed whether or not it existed; the kernel
@@ -329,7 +467,8 @@ Transaction FullRebuild(const DesiredState& state) {
   txn.Delete(Table{kFamily, kTableName, ""});
   txn.Add(Table{kFamily, kTableName, "mesh container networks: managed by meshd, do not edit"});
   AddSets(txn);  // before the rules that look them up
-  AddChains(txn);
+  AddPolicySets(txn, state.policies);
+  AddChains(txn, state.policies);
 
   NetworkElements all;
   for (const NetworkEntry& n : state.networks) {
@@ -345,6 +484,7 @@ Transaction FullRebuild(const DesiredState& state) {
   std::vector<Elements> groups = Group(all);
   groups.push_back(ElementsFor(kPublishedMap, true, std::move(published)));
   groups.push_back(ElementsFor(kPublishedBoundMap, true, std::move(bound)));
+  for (Elements& e : PolicyElements(state.policies)) groups.push_back(std::move(e));
   ApplyElements(txn, groups, /*remove=*/false);
 
   txn.Ensure(Table{kBridgeFamily, kTableName, ""});

@@ -14,7 +14,7 @@
 //     map published4       { type inet_proto . inet_service : ipv4_addr . inet_service; }
 //     map published4_bound { type ipv4_addr . inet_proto . inet_service
 //                            : ipv4_addr . inet_service; }  ports bound to one host address
-//     chain forward     (filter, priority filter)  isolation between networks
+//     chain forward     (filter, priority filter)  isolation between networks, policies
 //     chain input       (filter, priority filter)  internal networks reach only their gateway
 //     chain prerouting  (nat, priority dstnat)     published ports, from outside
 //     chain output      (nat, priority -100)       published ports, from the host itself
@@ -33,6 +33,14 @@
 //     chain output     (filter, priority -200)      oifname @retired drop
 //   }
 //
+// Policies (GroupSpec.policy) are the one part whose rule count is not fixed: each policy rule
+// is one or two rules of `forward` (its addresses and ports in sets of its own), and a group
+// with a default of deny adds one. They come after the accept of established flows (so a
+// policy change never cuts a flow that was allowed when it began, and replies always pass) and
+// before "inside one network" and the isolation between networks (so an allow can open a path
+// between two networks, and a deny or the default can close one inside a network). A policy
+// change is a FullRebuild: one atomic transaction.
+//
 // Every function here is pure: it returns a Transaction for an NftTable to Apply.
 
 #include <netinet/in.h>
@@ -40,8 +48,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "netplane/nft/transaction.h"
 
 namespace mesh::netplane::nft {
@@ -98,11 +108,37 @@ struct PortEntry {
   std::string owner;  // element comment, e.g. "web-1/front"; truncated to 128 bytes
 };
 
+// One rule of a group's policy: IPv4 traffic from an address of `from` to one of `to`, of
+// one of `ports` (protocol . destination port) or `protocols` (any port), or of anything
+// when both are empty; accepted (allow) or dropped.
+struct PolicyRuleEntry {
+  bool allow = true;
+  std::vector<in_addr> from;
+  std::vector<in_addr> to;
+  std::vector<std::pair<uint8_t, uint16_t>> ports;  // IPPROTO_TCP/UDP . port
+  std::vector<uint8_t> protocols;                   // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP
+  std::string comment;  // the rule's comment: what `check` names; at most 128 bytes
+};
+
+// A group's policy (GroupSpec.policy): its rules in order, the first that matches decides;
+// then, with `default_deny`, traffic inside one network to one of `members` is dropped.
+struct PolicyEntry {
+  std::string group;
+  std::vector<PolicyRuleEntry> rules;
+  bool default_deny = false;
+  std::vector<in_addr> members;  // every address of the group's members
+};
+
 struct DesiredState {
   std::vector<NetworkEntry> networks;
   std::vector<PortEntry> ports;
   std::vector<std::string> retired_ports;  // host ends of detached pairs not deleted yet
+  std::vector<PolicyEntry> policies;       // in group order
 };
+
+// The sets of one group's policy: "policy/<group>/<rule>/from", ".../to", ".../ports",
+// ".../protocols", and "policy/<group>/members".
+std::string PolicySetName(absl::string_view group, int rule, absl::string_view what);
 
 // ---- Transactions ----
 

@@ -1,10 +1,12 @@
 // netplane against the real kernel, in the sandbox: plain network namespaces play containers.
 #include <sched.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -161,6 +163,84 @@ class NetplaneTest : public ::mesh::testing::SandboxTest {
   std::unique_ptr<NetworkManager> manager_;
   std::map<std::string, std::unique_ptr<NamespaceHandle>> containers_;
 };
+
+// A three-tier policy on the real kernel: default deny inside the network, web may reach app
+// on tcp/8080, app db on tcp/5432, and app one member of another network on tcp/7000 (a rule
+// opens a path between isolated networks). An established flow outlives a policy change.
+TEST_F(NetplaneTest, PoliciesAllowOnlyWhatTheyNameAndKeepEstablishedFlows) {
+  MustCreate({.name = "tier", .subnet = Prefix("10.88.7.0/24")});
+  MustCreate({.name = "other", .subnet = Prefix("10.88.8.0/24")});
+  const AttachResult web = MustAttach("web", "tier");
+  const AttachResult app = MustAttach("app", "tier");
+  const AttachResult db = MustAttach("db", "tier");
+  const AttachResult x = MustAttach("x", "other");
+  auto v4 = [](const AttachResult& a) {
+    in_addr out{};
+    std::memcpy(&out.s_addr, a.address.bytes().data(), 4);
+    return out;
+  };
+  nft::PolicyEntry policy;
+  policy.group = "shop";
+  policy.default_deny = true;
+  policy.members = {v4(web), v4(app), v4(db)};
+  policy.rules = {
+      {true, {v4(web)}, {v4(app)}, {{IPPROTO_TCP, 8080}}, {}, "policy shop rule 1: web -> app"},
+      {true, {v4(app)}, {v4(db)}, {{IPPROTO_TCP, 5432}}, {}, "policy shop rule 2: app -> db"},
+      {true, {v4(app)}, {v4(x)}, {{IPPROTO_TCP, 7000}}, {}, "policy shop rule 3: app -> x"}};
+  ASSERT_TRUE(manager_->SetPolicy(policy).ok());
+  ChildProcess app_server = TcpBanner(In("app"), 8080, "app");
+  ChildProcess db_server = TcpBanner(In("db"), 5432, "db");
+  ChildProcess x_server = TcpBanner(In("x"), 7000, "x");
+  for (const auto& [where, a, port] :
+       {std::tuple{"app", &app, 8080}, std::tuple{"db", &db, 5432}, std::tuple{"x", &x, 7000}}) {
+    ASSERT_TRUE(sandbox().WaitForPort(In(where), a->address.ToString(), port).ok()) << where;
+  }
+  auto reads = [&](const std::string& from, const AttachResult& to, int port) {
+    absl::StatusOr<std::string> got = TcpRead(In(from), to.address.ToString(), port);
+    return got.ok() && absl::StrContains(*got, to.container_id);
+  };
+  EXPECT_TRUE(reads("web", app, 8080));
+  EXPECT_TRUE(reads("app", db, 5432));
+  EXPECT_TRUE(reads("app", x, 7000));    // across networks, because a rule says so
+  EXPECT_FALSE(reads("web", db, 5432));  // the default
+  EXPECT_FALSE(reads("db", app, 8080));
+  EXPECT_FALSE(reads("web", x, 7000));                    // networks stay isolated
+  EXPECT_FALSE(Ping(In("web"), app.address.ToString()));  // only tcp/8080 was allowed
+  // The rules are in mesh's table with their comments, and nft lists it.
+  const std::string listed = Nft({"list", "table", "inet", "mesh"});
+  EXPECT_THAT(listed, HasSubstr("comment \"policy shop rule 2: app -> db\""));
+  EXPECT_THAT(listed, HasSubstr("comment \"policy shop: default deny inside a network\""));
+
+  // A flow app -> db, established; the policy changes (web may no longer reach app); the flow
+  // goes on, and the change holds for new flows.
+  const std::string out = absl::StrCat(Sandbox::kScratchDir, "/flow.out");
+  ChildProcess echo =
+      *sandbox().Start(In("db"), {"socat", "TCP-LISTEN:5433,reuseaddr,fork", "EXEC:cat"});
+  policy.rules[1].ports.push_back({IPPROTO_TCP, 5433});
+  ASSERT_TRUE(manager_->SetPolicy(policy).ok());
+  ASSERT_TRUE(sandbox().WaitForPort(In("db"), db.address.ToString(), 5433).ok());
+  absl::StatusOr<ChildProcess> client = sandbox().Start(
+      In("app"), {"sh", "-c",
+                  absl::StrCat("(echo one; sleep 2; echo two; sleep 1) | socat -t 3 - TCP:",
+                               db.address.ToString(), ":5433 > ", out)});
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::SleepFor(absl::Milliseconds(700));  // "one" is through; the flow is established
+  policy.rules.erase(policy.rules.begin());
+  ASSERT_TRUE(manager_->SetPolicy(policy).ok());
+  ASSERT_TRUE(client->Wait(absl::Seconds(15)).ok());
+  std::ifstream file(out);
+  const std::string echoed((std::istreambuf_iterator<char>(file)), {});
+  EXPECT_EQ(echoed, "one\ntwo\n");
+  EXPECT_FALSE(reads("web", app, 8080));
+  EXPECT_TRUE(reads("app", db, 5432));
+
+  // No policy: the network is open again inside, and closed between networks.
+  ASSERT_TRUE(manager_->RemovePolicy("shop").ok());
+  EXPECT_TRUE(reads("web", app, 8080));
+  EXPECT_TRUE(reads("web", db, 5432));
+  EXPECT_FALSE(reads("app", x, 7000));
+  EXPECT_THAT(Nft({"list", "table", "inet", "mesh"}), Not(HasSubstr("policy shop")));
+}
 
 TEST_F(NetplaneTest, LinksJoinTwoNamespacesStraight) {
   const std::string r1 = Container("r1");
@@ -358,6 +438,9 @@ TEST_F(NetplaneTest, NetworksAreIsolatedAndInternalHasNoWayOut) {
   AttachResult i = MustAttach(
       "ci", "iso",
       {PortMapping{.protocol = Protocol::kTcp, .host_port = 8081, .container_port = 80}});
+  // Inside the internal network, its members reach each other.
+  AttachResult i2 = MustAttach("ci2", "iso");
+  EXPECT_TRUE(Reaches(In("ci2"), i.address.ToString()));
   EXPECT_FALSE(Ping(In("cf"), b.address.ToString()));
   EXPECT_FALSE(Ping(In("cb"), f.address.ToString()));
   EXPECT_FALSE(Ping(In("ci"), f.address.ToString()));

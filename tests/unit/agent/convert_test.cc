@@ -1,5 +1,7 @@
 #include "agent/api/convert.h"
 
+#include <arpa/inet.h>
+
 #include <csignal>
 #include <functional>
 #include <limits>
@@ -1059,6 +1061,90 @@ TEST(ToLinkConfigTest, FullNamesNamespacesMtusLimitsAndTheRoutesThroughIt) {
   elsewhere.set_via("10.88.2.1");
   EXPECT_FALSE(RoutesThroughLink(g, "cache", elsewhere));
   EXPECT_FALSE(RoutesThroughLink(g, "db", g.containers(2).spec().routes(0))) << "db has no link";
+}
+
+// Shop() with a policy: default deny; web may reach db on tcp/5432 and ping it; cache is
+// denied everything from the back network.
+v1::GroupSpec Policed() {
+  v1::GroupSpec g = Shop();
+  v1::Policy* p = g.mutable_policy();
+  p->set_default_action(v1::Policy::DEFAULT_DENY);
+  v1::PolicyRule* allow = p->add_rules();
+  allow->set_action(v1::PolicyRule::ACTION_ALLOW);
+  allow->add_from("web");
+  allow->add_to("db");
+  allow->add_ports("tcp/5432");
+  allow->add_ports("icmp");
+  v1::PolicyRule* deny = p->add_rules();
+  deny->set_action(v1::PolicyRule::ACTION_DENY);
+  deny->add_from("network:back");
+  deny->add_to("cache");
+  deny->set_description("nobody talks to the cache");
+  return g;
+}
+
+TEST(ValidateGroupSpecTest, PolicyRulesAreCheckedAtTheirFields) {
+  EXPECT_TRUE(ValidateGroupSpec(Policed()).ok()) << ValidateGroupSpec(Policed());
+  const std::vector<BadCase<v1::GroupSpec>> cases = {
+      {"no action",
+       [](auto& g) {
+         g.mutable_policy()->mutable_rules(0)->set_action(v1::PolicyRule::ACTION_UNSPECIFIED);
+       },
+       "spec.policy.rules[0].action", "ACTION_ALLOW or ACTION_DENY"},
+      {"unknown member", [](auto& g) { g.mutable_policy()->mutable_rules(0)->set_to(0, "queue"); },
+       "spec.policy.rules[0].to[0]", "\"queue\" is not a container of group \"shop\""},
+      {"unknown network",
+       [](auto& g) { g.mutable_policy()->mutable_rules(1)->set_from(0, "network:mid"); },
+       "spec.policy.rules[1].from[0]", "\"mid\" is not a network of group"},
+      {"nobody", [](auto& g) { g.mutable_policy()->mutable_rules(1)->clear_to(); },
+       "spec.policy.rules[1].to", "is empty"},
+      {"bad port", [](auto& g) { g.mutable_policy()->mutable_rules(0)->set_ports(0, "tcp/0"); },
+       "spec.policy.rules[0].ports[0]", "1 to 65535"},
+      {"bad protocol", [](auto& g) { g.mutable_policy()->mutable_rules(0)->set_ports(1, "sctp"); },
+       "spec.policy.rules[0].ports[1]", "write tcp/80, udp/53, tcp, udp or icmp"},
+      {"icmp with a port",
+       [](auto& g) { g.mutable_policy()->mutable_rules(0)->set_ports(1, "icmp/8"); },
+       "spec.policy.rules[0].ports[1]", "is not a port"},
+      {"bad default",
+       [](auto& g) { g.mutable_policy()->set_default_action(static_cast<v1::Policy::Default>(9)); },
+       "spec.policy.default_action", "DEFAULT_ALLOW or DEFAULT_DENY"},
+  };
+  ExpectEachRefused<v1::GroupSpec>(cases, Policed, ValidateGroupSpec);
+}
+
+TEST(ToPolicyTest, MembersBecomeTheirAddressesAndPortsTheirProtocols) {
+  const v1::GroupSpec g = Policed();
+  const MemberAddresses addresses = {
+      {"web", {{"front", "10.88.1.2"}, {"back", "10.88.2.2"}}},
+      {"db", {{"back", "10.88.2.3"}}},
+      {"cache", {{"back", "10.88.2.4"}}}};  // sidecar: no addresses of its own
+  absl::StatusOr<netplane::nft::PolicyEntry> p = ToPolicy(g, addresses);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto text = [](const std::vector<in_addr>& list) {
+    std::vector<std::string> out;
+    for (const in_addr& a : list) {
+      char buffer[INET_ADDRSTRLEN];
+      out.push_back(inet_ntop(AF_INET, &a, buffer, sizeof(buffer)));
+    }
+    return out;
+  };
+  EXPECT_EQ(p->group, "shop");
+  EXPECT_TRUE(p->default_deny);
+  ASSERT_EQ(p->rules.size(), 2u);
+  EXPECT_TRUE(p->rules[0].allow);
+  EXPECT_THAT(text(p->rules[0].from), ElementsAre("10.88.1.2", "10.88.2.2"));
+  EXPECT_THAT(text(p->rules[0].to), ElementsAre("10.88.2.3"));
+  ASSERT_EQ(p->rules[0].ports.size(), 1u);
+  EXPECT_EQ(p->rules[0].ports[0], (std::pair<uint8_t, uint16_t>{IPPROTO_TCP, 5432}));
+  EXPECT_THAT(p->rules[0].protocols, ElementsAre(IPPROTO_ICMP));
+  EXPECT_EQ(p->rules[0].comment, "policy shop rule 1: allow web -> db tcp/5432,icmp");
+  EXPECT_FALSE(p->rules[1].allow);
+  // network:back: every member's address on back.
+  EXPECT_THAT(text(p->rules[1].from),
+              ::testing::UnorderedElementsAre("10.88.2.2", "10.88.2.3", "10.88.2.4"));
+  EXPECT_EQ(p->rules[1].comment, "policy shop rule 2: nobody talks to the cache");
+  EXPECT_THAT(text(p->members),
+              ::testing::UnorderedElementsAre("10.88.1.2", "10.88.2.2", "10.88.2.3", "10.88.2.4"));
 }
 
 TEST(ValidateGroupSpecTest, LongestNamesThatFit) {

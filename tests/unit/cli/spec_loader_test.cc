@@ -470,7 +470,7 @@ TEST(SpecLoaderErrorsTest, UnknownKeysSuggestTheNearestOne) {
             "\"interval\"?)");
   EXPECT_EQ(Problems("name: shop\nowner: ann\n"),
             "f.yaml:2:1: unknown key \"owner\" in the spec; known keys: name, labels, networks, "
-            "containers, links");
+            "containers, links, policy");
 }
 
 TEST(SpecLoaderTest, SysctlsAsAMapOrAList) {
@@ -559,6 +559,45 @@ TEST(SpecLoaderTest, LinksInShortAndLongForm) {
   EXPECT_THAT(Problems(lab("  - endpoints: [{node: r1, interface: e1}, r2:e1]\n")),
               HasSubstr("containerlab's name for it; write container:"));
   EXPECT_THAT(Problems(lab("  - endpoints: [r1:e1, r2:e1]\n    speed: 10\n")), HasSubstr("speed"));
+}
+
+TEST(SpecLoaderTest, PolicyWithADefaultAndRules) {
+  const std::string yaml =
+      "name: shop\nnetworks:\n  net: {}\ncontainers:\n"
+      "  web: {image: busybox, networks: [net]}\n  app: {image: busybox, networks: [net]}\n"
+      "policy:\n"
+      "  default: deny\n"
+      "  rules:\n"
+      "    - {action: allow, from: web, to: app, ports: [tcp/8080, icmp]}\n"
+      "    - action: deny\n"
+      "      from: [\"*\"]\n"
+      "      to: [network:net]\n"
+      "      description: nothing else\n";
+  absl::StatusOr<LoadedSpec> loaded = Load(yaml);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const v1::Policy& policy = loaded->spec.policy();
+  EXPECT_EQ(policy.default_action(), v1::Policy::DEFAULT_DENY);
+  ASSERT_EQ(policy.rules_size(), 2);
+  EXPECT_EQ(policy.rules(0).action(), v1::PolicyRule::ACTION_ALLOW);
+  EXPECT_THAT(policy.rules(0).from(), ::testing::ElementsAre("web"));
+  EXPECT_THAT(policy.rules(0).ports(), ::testing::ElementsAre("tcp/8080", "icmp"));
+  EXPECT_EQ(policy.rules(1).action(), v1::PolicyRule::ACTION_DENY);
+  EXPECT_THAT(policy.rules(1).to(), ::testing::ElementsAre("network:net"));
+  EXPECT_EQ(policy.rules(1).description(), "nothing else");
+  EXPECT_EQ(
+      loaded->sources.Locate("spec.policy.rules[0].ports[1]: bad"),
+      absl::StrCat("f.yaml:", PositionOf(yaml, "icmp"), ": spec.policy.rules[0].ports[1]: bad"));
+
+  auto with = [](const std::string& text) {
+    return "name: shop\ncontainers:\n  web: {image: busybox}\npolicy:\n" + text;
+  };
+  EXPECT_THAT(Problems(with("  default: block\n")),
+              HasSubstr("\"block\" is not a default; write allow or deny"));
+  EXPECT_THAT(Problems(with("  rules: [{from: web, to: web}]\n")),
+              HasSubstr("has no action; add action: allow (or deny)"));
+  EXPECT_THAT(Problems(with("  rules: [{action: permit, from: web, to: web}]\n")),
+              HasSubstr("\"permit\" is not an action"));
+  EXPECT_THAT(Problems(with("  rules: [{action: allow, form: web}]\n")), HasSubstr("\"form\""));
 }
 
 TEST(SpecLoaderTest, EgressLimitOfAnAttachment) {
@@ -936,7 +975,8 @@ containers:
 // --- The files in the source tree ---
 
 TEST(SpecExamplesTest, DeployExamplesLoad) {
-  for (const char* example : {"deploy/examples/web.yaml", "deploy/examples/lab.yaml"}) {
+  for (const char* example : {"deploy/examples/web.yaml", "deploy/examples/lab.yaml",
+                              "deploy/examples/ring.yaml", "deploy/examples/three-tier.yaml"}) {
     absl::StatusOr<LoadedSpec> loaded = LoadSpecFile(std::string(MESH_SOURCE_DIR) + "/" + example);
     ASSERT_TRUE(loaded.ok()) << example << ": " << loaded.status();
   }

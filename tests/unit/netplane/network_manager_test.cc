@@ -22,6 +22,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // Any network namespace file works as the "container": the fake keys namespaces by inode.
 constexpr char kContainerNetns[] = "/proc/self/ns/net";
@@ -394,6 +395,34 @@ TEST_F(NetworkManagerTest, ABridgeTakesAt1023Containers) {
 }
 
 // A pair that cannot be retired is deleted in place, as without the reaper.
+TEST_F(NetworkManagerTest, PoliciesAreKeptAcrossRebuildsRolledBackOnFailureAndRemoved) {
+  nft::PolicyEntry policy;
+  policy.group = "shop";
+  policy.rules.push_back(nft::PolicyRuleEntry{true, {}, {}, {}, {}, "policy shop rule 1: x"});
+  // Before any network there is no table: kept, and in the table made with the first network.
+  ASSERT_TRUE(manager_->SetPolicy(policy).ok());
+  EXPECT_EQ(nft_->Dump(), "");
+  ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
+  EXPECT_THAT(nft_->Dump(), HasSubstr("policy shop rule 1: x"));
+  // A failed change leaves the policy before it, in the kernel and in the manager.
+  nft::PolicyEntry changed = policy;
+  changed.rules[0].comment = "policy shop rule 1: y";
+  nft_->FailNextApplyForTest(absl::UnavailableError("injected"));
+  absl::Status s = manager_->SetPolicy(changed);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("policy of group \"shop\""));
+  EXPECT_THAT(nft_->Dump(), HasSubstr("policy shop rule 1: x"));
+  EXPECT_EQ(manager_->NftState().policies.size(), 1u);
+  EXPECT_EQ(manager_->NftState().policies[0].rules[0].comment, "policy shop rule 1: x");
+  ASSERT_TRUE(manager_->SetPolicy(changed).ok());
+  EXPECT_THAT(nft_->Dump(), HasSubstr("policy shop rule 1: y"));
+  // An empty policy is none.
+  ASSERT_TRUE(manager_->SetPolicy(nft::PolicyEntry{.group = "shop"}).ok());
+  EXPECT_THAT(nft_->Dump(), Not(HasSubstr("policy shop")));
+  EXPECT_TRUE(manager_->NftState().policies.empty());
+  EXPECT_TRUE(manager_->RemovePolicy("nobody").ok());
+}
+
 TEST_F(NetworkManagerTest, FailedRetireDeletesThePairInPlace) {
   MakeManager(/*reaper=*/true);
   ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());

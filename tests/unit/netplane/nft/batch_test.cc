@@ -141,16 +141,19 @@ TEST(BatchTest, FramingTypesFlagsAndSequenceNumbers) {
   }
 }
 
-// What `nft --debug=netlink -f` prints for the reference ruleset (nft 1.0.6, NOTES.md), plus
-// published4_bound's rule in output, rule by rule.
+// What `nft --debug=netlink -f` prints for the reference ruleset (nft 1.0.6, NOTES.md, in mesh's
+// order: established flows first, docs/netplane.md), plus published4_bound's rule in output, rule
+// by rule.
 const char* const kNftReferenceRules[] = {
     // forward
-    "[ meta load iifname => reg 1 ] [ meta load oifname => reg 2 ] "
-    "[ lookup reg 1 set same_network ] [ immediate reg 0 accept ]",
-    "[ meta load iifname => reg 1 ] [ lookup reg 1 set internal ] [ immediate reg 0 drop ]",
-    "[ meta load oifname => reg 1 ] [ lookup reg 1 set internal ] [ immediate reg 0 drop ]",
     "[ ct load state => reg 1 ] [ bitwise reg 1 = ( reg 1 & 0x00000006 ) ^ 0x00000000 ] "
     "[ cmp neq reg 1 0x00000000 ] [ immediate reg 0 accept ]",
+    "[ meta load iifname => reg 1 ] [ lookup reg 1 set internal ] [ meta load iifname => reg 1 ] "
+    "[ meta load oifname => reg 2 ] [ lookup reg 1 set same_network 0x1 ] [ immediate reg 0 drop ]",
+    "[ meta load oifname => reg 1 ] [ lookup reg 1 set internal ] [ meta load iifname => reg 1 ] "
+    "[ meta load oifname => reg 2 ] [ lookup reg 1 set same_network 0x1 ] [ immediate reg 0 drop ]",
+    "[ meta load iifname => reg 1 ] [ meta load oifname => reg 2 ] "
+    "[ lookup reg 1 set same_network ] [ immediate reg 0 accept ]",
     "[ ct load status => reg 1 ] [ bitwise reg 1 = ( reg 1 & 0x00000020 ) ^ 0x00000000 ] "
     "[ cmp neq reg 1 0x00000000 ] [ immediate reg 0 accept ]",
     "[ meta load iifname => reg 1 ] [ lookup reg 1 set bridges ] [ meta load oifname => reg 1 ] "

@@ -53,23 +53,29 @@ constexpr char kSampleDump[] = R"(table inet mesh
     "mbr-lab" . "mbr-lab" comment "lab"
   chain forward { type filter hook forward priority 0; policy accept }
     comment "isolation between mesh networks"
-    rule comment "inside one network"
-      [ meta load iifname => reg 1 ]
-      [ meta load oifname => reg 2 ]
-      [ lookup reg 1 set same_network ]
-      [ immediate reg 0 accept ]
-    rule comment "internal networks have no way out"
-      [ meta load iifname => reg 1 ]
-      [ lookup reg 1 set internal ]
-      [ immediate reg 0 drop ]
-    rule comment "internal networks have no way in"
-      [ meta load oifname => reg 1 ]
-      [ lookup reg 1 set internal ]
-      [ immediate reg 0 drop ]
     rule comment "replies and related traffic"
       [ ct load state => reg 1 ]
       [ bitwise reg 1 = ( reg 1 & 0x00000006 ) ^ 0x00000000 ]
       [ cmp neq reg 1 0x00000000 ]
+      [ immediate reg 0 accept ]
+    rule comment "internal networks have no way out"
+      [ meta load iifname => reg 1 ]
+      [ lookup reg 1 set internal ]
+      [ meta load iifname => reg 1 ]
+      [ meta load oifname => reg 2 ]
+      [ lookup reg 1 set same_network 0x1 ]
+      [ immediate reg 0 drop ]
+    rule comment "internal networks have no way in"
+      [ meta load oifname => reg 1 ]
+      [ lookup reg 1 set internal ]
+      [ meta load iifname => reg 1 ]
+      [ meta load oifname => reg 2 ]
+      [ lookup reg 1 set same_network 0x1 ]
+      [ immediate reg 0 drop ]
+    rule comment "inside one network"
+      [ meta load iifname => reg 1 ]
+      [ meta load oifname => reg 2 ]
+      [ lookup reg 1 set same_network ]
       [ immediate reg 0 accept ]
     rule comment "published ports, hairpin included"
       [ ct load status => reg 1 ]

@@ -245,26 +245,33 @@ TEST(FullRebuildTest, SetsComeBeforeTheRulesThatLookThemUp) {
   }
 }
 
+std::vector<Expr> EstablishedAccept() {
+  return {Expr(CtLoad{NFT_CT_STATE, NFT_REG_1}),
+          Expr(Bitwise{NFT_REG_1, NFT_REG_1, U32(0x6), U32(0)}),
+          Expr(Cmp{NFT_REG_1, NFT_CMP_NEQ, U32(0)}), Expr(Verdict{NF_ACCEPT})};
+}
+
 TEST(FullRebuildTest, ForwardChainIsolatesNetworks) {
   std::vector<Rule> rules = RulesOf(FullRebuild(sample::State()), "forward");
   ASSERT_THAT(rules, SizeIs(6));
+  // ct state established,related accept: first, so no later change cuts an allowed flow
+  EXPECT_EQ(rules[0].exprs, EstablishedAccept());
+  // iifname @internal iifname . oifname != @same_network drop, and oifname: before the accepts
+  // of policies and DNAT; inside the network, on to the rules below
+  for (int i : {1, 2}) {
+    EXPECT_THAT(
+        rules[i].exprs,
+        ElementsAre(Expr(MetaLoad{i == 1 ? NFT_META_IIFNAME : NFT_META_OIFNAME, NFT_REG_1}),
+                    Expr(Lookup{NFT_REG_1, "internal", {}, false}),
+                    Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
+                    Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_2}),
+                    Expr(Lookup{NFT_REG_1, "same_network", {}, true}), Expr(Verdict{NF_DROP})));
+  }
   // iifname . oifname @same_network accept
-  EXPECT_THAT(rules[0].exprs, ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
+  EXPECT_THAT(rules[3].exprs, ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
                                           Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_2}),
                                           Expr(Lookup{NFT_REG_1, "same_network", {}, false}),
                                           Expr(Verdict{NF_ACCEPT})));
-  // iifname @internal drop; oifname @internal drop: before the accepts of replies and DNAT
-  EXPECT_THAT(rules[1].exprs,
-              ElementsAre(Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
-                          Expr(Lookup{NFT_REG_1, "internal", {}, false}), Expr(Verdict{NF_DROP})));
-  EXPECT_THAT(rules[2].exprs,
-              ElementsAre(Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_1}),
-                          Expr(Lookup{NFT_REG_1, "internal", {}, false}), Expr(Verdict{NF_DROP})));
-  // ct state established,related accept
-  EXPECT_THAT(rules[3].exprs,
-              ElementsAre(Expr(CtLoad{NFT_CT_STATE, NFT_REG_1}),
-                          Expr(Bitwise{NFT_REG_1, NFT_REG_1, U32(0x6), U32(0)}),
-                          Expr(Cmp{NFT_REG_1, NFT_CMP_NEQ, U32(0)}), Expr(Verdict{NF_ACCEPT})));
   // ct status dnat accept
   EXPECT_THAT(rules[4].exprs,
               ElementsAre(Expr(CtLoad{NFT_CT_STATUS, NFT_REG_1}),
@@ -277,6 +284,77 @@ TEST(FullRebuildTest, ForwardChainIsolatesNetworks) {
                           Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_1}),
                           Expr(Lookup{NFT_REG_1, "bridges", {}, false}), Expr(Verdict{NF_DROP})));
   for (const Rule& r : rules) EXPECT_FALSE(r.comment.empty());
+}
+
+in_addr A(const char* text) { return Addr(text); }
+
+TEST(FullRebuildTest, PoliciesComeAfterEstablishedFlowsAndBeforeTheNetworksRules) {
+  DesiredState state = sample::State();
+  PolicyEntry policy;
+  policy.group = "shop";
+  policy.rules.push_back(PolicyRuleEntry{true,
+                                         {A("10.88.1.2")},
+                                         {A("10.88.1.3")},
+                                         {{IPPROTO_TCP, 8080}, {IPPROTO_TCP, 8080}},
+                                         {IPPROTO_ICMP},
+                                         "policy shop rule 1: allow web -> app"});
+  policy.rules.push_back(
+      PolicyRuleEntry{false, {A("10.88.1.2")}, {A("10.88.1.4")}, {}, {}, "policy shop rule 2"});
+  policy.default_deny = true;
+  policy.members = {A("10.88.1.2"), A("10.88.1.3"), A("10.88.1.4"), A("10.88.1.2")};
+  state.policies.push_back(policy);
+  const Transaction t = FullRebuild(state);
+  std::vector<Rule> rules = RulesOf(t, "forward");
+  ASSERT_THAT(rules, SizeIs(10));
+  EXPECT_EQ(rules[0].exprs, EstablishedAccept());
+  // Rule 1: its ports and its protocols are one nft rule each, with the rule's comment.
+  const std::vector<Expr> addresses = {
+      Expr(MetaLoad{NFT_META_NFPROTO, NFT_REG_1}),
+      Expr(Cmp{NFT_REG_1, NFT_CMP_EQ, std::string(1, NFPROTO_IPV4)}),
+      Expr(PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1}),
+      Expr(Lookup{NFT_REG_1, "policy/shop/0/from", {}, false}),
+      Expr(PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1}),
+      Expr(Lookup{NFT_REG_1, "policy/shop/0/to", {}, false})};
+  std::vector<Expr> ports = addresses;
+  ports.insert(ports.end(), {Expr(MetaLoad{NFT_META_L4PROTO, NFT_REG_1}),
+                             Expr(PayloadLoad{NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_01}),
+                             Expr(Lookup{NFT_REG_1, "policy/shop/0/ports", {}, false}),
+                             Expr(Verdict{NF_ACCEPT})});
+  EXPECT_EQ(rules[3].exprs, ports);
+  EXPECT_EQ(rules[3].comment, "policy shop rule 1: allow web -> app");
+  std::vector<Expr> protocols = addresses;
+  protocols.insert(protocols.end(), {Expr(MetaLoad{NFT_META_L4PROTO, NFT_REG_1}),
+                                     Expr(Lookup{NFT_REG_1, "policy/shop/0/protocols", {}, false}),
+                                     Expr(Verdict{NF_ACCEPT})});
+  EXPECT_EQ(rules[4].exprs, protocols);
+  // Rule 2: anything, dropped.
+  EXPECT_EQ(rules[5].exprs.back(), Expr(Verdict{NF_DROP}));
+  EXPECT_EQ(rules[5].exprs.size(), 7u);
+  EXPECT_EQ(rules[5].comment, "policy shop rule 2");
+  // The default deny: to a member, inside one network.
+  EXPECT_THAT(
+      rules[6].exprs,
+      ElementsAre(Expr(MetaLoad{NFT_META_NFPROTO, NFT_REG_1}),
+                  Expr(Cmp{NFT_REG_1, NFT_CMP_EQ, std::string(1, NFPROTO_IPV4)}),
+                  Expr(PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1}),
+                  Expr(Lookup{NFT_REG_1, "policy/shop/members", {}, false}),
+                  Expr(MetaLoad{NFT_META_IIFNAME, NFT_REG_1}),
+                  Expr(MetaLoad{NFT_META_OIFNAME, NFT_REG_2}),
+                  Expr(Lookup{NFT_REG_1, "same_network", {}, false}), Expr(Verdict{NF_DROP})));
+  EXPECT_EQ(rules[6].comment, "policy shop: default deny inside a network");
+  // Then the networks' own rules, as without a policy.
+  EXPECT_EQ(rules[7].comment, "inside one network");
+  EXPECT_EQ(rules[9].comment, "networks are isolated from each other");
+
+  // The sets, each element once, before the rules that look them up.
+  ASSERT_TRUE(SetOf(t, "policy/shop/0/ports").has_value());
+  EXPECT_THAT(SetOf(t, "policy/shop/0/ports")->key,
+              ElementsAre(DataType::kInetProto, DataType::kInetService));
+  EXPECT_THAT(ElementsOf(t, "policy/shop/0/ports"), SizeIs(1));
+  EXPECT_THAT(ElementsOf(t, "policy/shop/0/protocols"), SizeIs(1));
+  EXPECT_THAT(ElementsOf(t, "policy/shop/members"), SizeIs(3));
+  EXPECT_FALSE(SetOf(t, "policy/shop/1/ports").has_value());
+  EXPECT_TRUE(t.Validate().ok()) << t.Validate();
 }
 
 TEST(FullRebuildTest, BoundPortsAreTranslatedBeforeTheGenericMap) {
