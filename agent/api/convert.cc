@@ -4,7 +4,6 @@
 #include <cmath>
 #include <csignal>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -26,6 +25,7 @@
 #include "base/status_macros.h"
 #include "netplane/ipam/ip.h"
 #include "netplane/ipam/pool.h"
+#include "netplane/network/names.h"
 #include "runtime/cgroups/cgroup.h"
 #include "runtime/security/capabilities.h"
 #include "runtime/spec/defaults.h"
@@ -617,8 +617,7 @@ absl::Status CheckLinks(const v1::GroupSpec& spec,
                          Quote(c.network_from()), "; link ", Quote(c.network_from()), " instead"));
       }
       const std::string& ifname = end.interface();
-      if (ifname.empty() || ifname.size() > 15 || ifname == "lo" || ifname == "." ||
-          ifname == ".." || ifname.find_first_of("/: \t\n") != std::string::npos ||
+      if (!netplane::IsValidIfname(ifname) || ifname == "lo" ||
           InvalidUtf8At(ifname) != absl::string_view::npos) {
         return Invalid(Dot(end_at, "interface"),
                        absl::StrCat(Quote(ifname),
@@ -1332,10 +1331,7 @@ absl::StatusOr<netplane::nft::PolicyEntry> ToPolicy(const v1::GroupSpec& spec,
         for (const auto& [net, ip] : on) {
           if (by_network && net != network) continue;
           absl::StatusOr<IpAddress> a = IpAddress::Parse(ip);
-          if (!a.ok() || !a->is_v4()) continue;
-          in_addr v4{};
-          std::memcpy(&v4.s_addr, a->bytes().data(), 4);
-          list.push_back(v4);
+          if (a.ok() && a->is_v4()) list.push_back(netplane::ipam::ToInAddr(*a));
         }
       }
     }

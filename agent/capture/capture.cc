@@ -16,6 +16,7 @@
 #include "base/quote.h"
 #include "base/status_macros.h"
 #include "base/unique_fd.h"
+#include "netplane/network/names.h"
 
 namespace mesh::agent {
 namespace {
@@ -52,8 +53,8 @@ std::vector<std::string> CaptureCommand(const CaptureOptions& o) {
 }
 
 absl::Status ValidateCapture(const CaptureOptions& o) {
-  if (o.interface.empty() || o.interface.size() > 15 ||
-      o.interface.find_first_of("/ \t\n\0", 0, 5) != std::string::npos || o.interface[0] == '-') {
+  // Not '-' first: tcpdump would read it as an option.
+  if (!netplane::IsValidIfname(o.interface) || o.interface[0] == '-') {
     return absl::InvalidArgumentError(
         absl::StrCat("interface: ", Quote(o.interface),
                      " is not an interface name; give one of the container's (\"eth0\"), or "

@@ -102,15 +102,17 @@ void GroupController::ReconcileLinks() {
 absl::StatusOr<netplane::nft::PolicyEntry> GroupController::PolicyOf(
     const v1::GroupSpec& spec) const {
   const std::string& group = spec.name();
+  // The records, not Get: the addresses are in memory, and Get reads each runtime state.
+  const std::string prefix = absl::StrCat(group, "-");
   MemberAddresses addresses;
   for (const v1::GroupContainer& member : spec.containers()) {
-    absl::StatusOr<v1::Container> c = containers_.Get(MemberName(group, member.spec().name()));
-    if (!c.ok()) continue;  // not made (yet): no addresses
+    absl::StatusOr<storev1::ContainerRecord> record =
+        containers_.Record(MemberName(group, member.spec().name()));
+    if (!record.ok()) continue;  // not made (yet): no addresses
     auto& on = addresses[member.spec().name()];
-    for (const v1::ContainerAddress& a : c->addresses()) {
+    for (const storev1::Attachment& a : record->attachments()) {
       absl::string_view network = a.network();
       // The group's own networks by their short names; others keep their full names.
-      const std::string prefix = absl::StrCat(group, "-");
       absl::ConsumePrefix(&network, prefix);
       on.emplace_back(std::string(network), a.ip());
     }
@@ -531,10 +533,6 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
     report(status);
     for (const v1::MemberStatus& l : linked) report(l);
   }
-
-  // Links whose members were there all along but whose link went (or changed meanwhile).
-  MESH_RETURN_IF_ERROR(SyncLinks(spec, report));
-  MESH_RETURN_IF_ERROR(ApplyPolicy(spec));
 
   if (!same_spec || changed) {
     record.set_phase(storev1::PHASE_READY);

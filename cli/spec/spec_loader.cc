@@ -411,6 +411,21 @@ class Loader {
     return items;
   }
 
+  // The items of a list of maps (`name` is the list's, for messages; `example` shows an item),
+  // in order; an item that is not a map is reported and comes as nullptr.
+  std::vector<const YamlNode*> MapItems(const Entry& e, absl::string_view name,
+                                        absl::string_view what, absl::string_view example) {
+    std::vector<const YamlNode*> items =
+        ItemsOf(e, absl::StrCat(what, " such as ", example), false);
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i]->kind == Kind::kMap) continue;
+      Error(*items[i], absl::StrCat(At(name, i), ": must be a map such as ", example, ", not ",
+                                    Article(*items[i])));
+      items[i] = nullptr;
+    }
+    return items;
+  }
+
   // The items of a list of strings; reports items that are not.
   std::vector<std::pair<std::string, const YamlNode*>> Strings(const Entry& e,
                                                                absl::string_view what,
@@ -473,17 +488,12 @@ class Loader {
   void ReadLinks(const Entry& e) {
     Record("spec.links", *e.key);
     const std::vector<const YamlNode*> items =
-        ItemsOf(e, "links ({endpoints: [r1:eth1, r2:eth1]})", false);
+        MapItems(e, "links", "links", "{endpoints: [r1:eth1, r2:eth1]}");
     for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i] == nullptr) continue;
       const YamlNode& item = *items[i];
       const std::string path = At("spec.links", i);
       const std::string name = At("links", i);
-      if (item.kind != Kind::kMap) {
-        Error(item,
-              absl::StrCat(name, ": must be a map such as {endpoints: [r1:eth1, r2:eth1]}, not ",
-                           Article(item)));
-        continue;
-      }
       Record(path, item);
       v1::Link* link = result_.spec.add_links();
       const KeySet keys{name, {"endpoints", "mtu"}, {}};
@@ -537,19 +547,13 @@ class Loader {
     const Entry* rules = Find(fields, "rules");
     if (rules == nullptr) return;
     Record("spec.policy.rules", *rules->key);
-    const std::vector<const YamlNode*> items =
-        ItemsOf(*rules, "rules such as {action: allow, from: web, to: app, ports: tcp/80}", false);
+    const std::vector<const YamlNode*> items = MapItems(
+        *rules, "policy.rules", "rules", "{action: allow, from: web, to: app, ports: tcp/80}");
     for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i] == nullptr) continue;
       const YamlNode& item = *items[i];
       const std::string name = At("policy.rules", i);
       const std::string path = At("spec.policy.rules", i);
-      if (item.kind != Kind::kMap) {
-        Error(item, absl::StrCat(name,
-                                 ": must be a map such as {action: allow, from: web, to: "
-                                 "app, ports: tcp/80}, not ",
-                                 Article(item)));
-        continue;
-      }
       Record(path, item);
       v1::PolicyRule* rule = policy->add_rules();
       std::vector<Entry> keys =

@@ -155,6 +155,12 @@ absl::StatusOr<std::pair<IpAddress, int>> ParseSlashed(absl::string_view text,
 
 }  // namespace
 
+in_addr ToInAddr(const IpAddress& address) {
+  in_addr out{};
+  out.s_addr = htonl(address.ToV4HostOrder().value_or(0));
+  return out;
+}
+
 absl::StatusOr<InterfaceAddress> InterfaceAddress::Parse(absl::string_view text) {
   MESH_ASSIGN_OR_RETURN(auto parsed, ParseSlashed(text, "address", "10.0.12.1/30"));
   InterfaceAddress out;

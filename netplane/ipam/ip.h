@@ -1,5 +1,7 @@
 #pragma once
 
+#include <netinet/in.h>
+
 #include <array>
 #include <compare>
 #include <cstdint>
@@ -74,6 +76,10 @@ class IpAddress {
 };
 
 std::ostream& operator<<(std::ostream& os, const IpAddress& address);
+
+// The address as the kernel's struct (network byte order). IPv4 only: an IPv6 address gives
+// 0.0.0.0, so callers check the family first.
+in_addr ToInAddr(const IpAddress& address);
 
 // A subnet: a network address and a prefix length, with no host bits set (so two prefixes
 // are equal exactly when they denote the same set of addresses). Ordered by address, then

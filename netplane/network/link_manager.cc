@@ -65,9 +65,7 @@ absl::Status LinkManager::Validate(const LinkConfig& link) {
   }
   for (const LinkEnd& end : link.ends) {
     const std::string where = Where(link, end);
-    if (end.ifname.empty() || end.ifname.size() > kMaxIfNameLength || end.ifname == "lo" ||
-        end.ifname == "." || end.ifname == ".." ||
-        end.ifname.find_first_of("/: \t\n") != std::string::npos) {
+    if (!IsValidIfname(end.ifname) || end.ifname == "lo") {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": interface name must be 1 to 15 bytes, not \"lo\", without '/', ':' or spaces"));
     }

@@ -42,6 +42,11 @@ std::string VethPeerName(absl::string_view container, absl::string_view network)
   return Named(kVethPeerPrefix, Key("veth", container, network));
 }
 
+bool IsValidIfname(absl::string_view name) {
+  return !name.empty() && name.size() <= kMaxIfNameLength && name != "." && name != ".." &&
+         name.find_first_of(absl::string_view("/: \t\n\v\f\r\0", 10)) == name.npos;
+}
+
 bool IsMeshLinkName(absl::string_view ifname) {
   if (ifname.size() != kMaxIfNameLength) return false;
   absl::string_view prefix = ifname.substr(0, 4);

@@ -33,6 +33,10 @@ std::string VethHostName(absl::string_view container, absl::string_view network)
 // eth0, eth1, ... Deterministic so a crash between create and rename can be cleaned up.
 std::string VethPeerName(absl::string_view container, absl::string_view network);
 
+// A name the kernel takes for a link (its dev_valid_name): 1 to 15 bytes, not "." or "..", no
+// '/', ':', whitespace or NUL.
+bool IsValidIfname(absl::string_view name);
+
 // True if `ifname` has one of mesh's prefixes and the shape above.
 bool IsMeshLinkName(absl::string_view ifname);
 

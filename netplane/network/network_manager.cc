@@ -29,13 +29,6 @@ constexpr size_t kMaxBridgePorts = 1023;  // BR_MAX_PORTS - 1: bridge port numbe
 constexpr int kMinMtu = 68;  // RFC 791's minimum IPv4 MTU
 constexpr int kMaxMtu = 65535;
 
-// IPv4 only: callers validate the family first.
-in_addr ToInAddr(const ipam::IpAddress& address) {
-  in_addr out{};
-  out.s_addr = htonl(address.ToV4HostOrder().value_or(0));
-  return out;
-}
-
 std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
 // The IPAM owner of an attachment's address: one lease per container interface.
@@ -210,7 +203,7 @@ nft::NetworkEntry NetworkManager::NftNetwork(const Network& network) const {
   nft::NetworkEntry e;
   e.name = c.name;
   e.bridge = network.info.bridge;
-  e.subnet = ToInAddr(c.subnet->network());
+  e.subnet = ipam::ToInAddr(c.subnet->network());
   e.prefix_length = c.subnet->length();
   e.nat = c.nat && !c.internal;
   e.internal = c.internal;
@@ -223,9 +216,9 @@ std::vector<nft::PortEntry> NetworkManager::NftPorts(const AttachResult& attachm
   for (const PortMapping& p : ports) {
     nft::PortEntry e;
     e.proto = p.protocol == Protocol::kTcp ? IPPROTO_TCP : IPPROTO_UDP;
-    if (p.host_address) e.host_address = ToInAddr(*p.host_address);
+    if (p.host_address) e.host_address = ipam::ToInAddr(*p.host_address);
     e.host_port = p.host_port;
-    e.container_address = ToInAddr(attachment.address);
+    e.container_address = ipam::ToInAddr(attachment.address);
     e.container_port = p.container_port;
     e.owner = absl::StrCat(attachment.container_id, "/", attachment.network);
     out.push_back(std::move(e));

@@ -1,7 +1,6 @@
 // netplane against the real kernel, in the sandbox: plain network namespaces play containers.
 #include <sched.h>
 
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -174,11 +173,7 @@ TEST_F(NetplaneTest, PoliciesAllowOnlyWhatTheyNameAndKeepEstablishedFlows) {
   const AttachResult app = MustAttach("app", "tier");
   const AttachResult db = MustAttach("db", "tier");
   const AttachResult x = MustAttach("x", "other");
-  auto v4 = [](const AttachResult& a) {
-    in_addr out{};
-    std::memcpy(&out.s_addr, a.address.bytes().data(), 4);
-    return out;
-  };
+  auto v4 = [](const AttachResult& a) { return ipam::ToInAddr(a.address); };
   nft::PolicyEntry policy;
   policy.group = "shop";
   policy.default_deny = true;
