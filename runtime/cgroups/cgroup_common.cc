@@ -252,7 +252,12 @@ absl::Status CgroupBase::Destroy() {
   // directories, child cgroups before their parent. Every hierarchy is tried even when one
   // fails, and every error is reported.
   std::vector<absl::Status> errors;
-  if (AnyPathExists()) errors.push_back(KillAll(SIGKILL));
+  if (AnyPathExists()) {
+    absl::Status killed = KillAll(SIGKILL);
+    // NotFound: a cgroup file went while killing, so another teardown (the shim's own, on a
+    // failed start) removed the cgroup meanwhile; what is left of it, RemoveTree takes.
+    if (!absl::IsNotFound(killed)) errors.push_back(killed);
+  }
   // After a failed kill the directories stay busy: try once instead of waiting in vain.
   const absl::Time deadline = JoinErrors(errors).ok() ? absl::Now() + timeout_ : absl::Now();
   for (const std::string& path : Paths()) errors.push_back(RemoveTree(path, deadline));
