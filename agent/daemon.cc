@@ -73,6 +73,7 @@ struct Daemon::Parts {
   std::unique_ptr<ContainerController> containers;
   std::unique_ptr<netplane::LinkManager> links;
   std::unique_ptr<GroupController> groups;
+  std::unique_ptr<Checker> checker;
   std::vector<std::unique_ptr<grpc::Service>> services;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<UnixListener> listener;
@@ -148,6 +149,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   p.links = std::make_unique<netplane::LinkManager>(netplane::KernelRtnlOpener());
   p.groups = std::make_unique<GroupController>(*p.store, *p.containers, *p.networks, *p.links,
                                                *p.netplane, p.events);
+  p.checker = std::make_unique<Checker>(*p.containers, *p.groups, *p.netplane);
 
   // Recovery (DESIGN.md decision 3).
   for (const auto& [name, record] : contents.networks) {
@@ -176,6 +178,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   Services services{.containers = p.containers.get(),
                     .networks = p.networks.get(),
                     .groups = p.groups.get(),
+                    .checker = p.checker.get(),
                     .images = p.images.get(),
                     .events = &p.events,
                     .info = {.state_dir = config.state_dir,

@@ -97,5 +97,6 @@ void AddNetworkCommands(CLI::App& app, Cli& cli);
 void AddImageCommands(CLI::App& app, Cli& cli);
 void AddGroupCommands(CLI::App& app, Cli& cli);
 void AddSystemCommands(CLI::App& app, Cli& cli);
+void AddCheckCommand(CLI::App& app, Cli& cli);
 
 }  // namespace mesh::cli

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   AddNetworkCommands(app, cli);
   AddImageCommands(app, cli);
   AddGroupCommands(app, cli);
+  AddCheckCommand(app, cli);
   AddSystemCommands(app, cli);
   AddCompletionCommand(app, cli);  // last: it walks the others
 

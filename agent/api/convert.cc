@@ -676,7 +676,8 @@ absl::Status CheckLinks(const v1::GroupSpec& spec,
   return absl::OkStatus();
 }
 
-// A policy rule's port: "tcp/80", "udp/53", "tcp", "udp", "icmp".
+}  // namespace
+
 absl::StatusOr<std::pair<uint8_t, std::optional<uint16_t>>> ParsePolicyPort(absl::string_view text,
                                                                             absl::string_view at) {
   const size_t slash = text.find('/');
@@ -702,6 +703,8 @@ absl::StatusOr<std::pair<uint8_t, std::optional<uint16_t>>> ParsePolicyPort(absl
   }
   return std::make_pair(number, std::optional<uint16_t>(static_cast<uint16_t>(port)));
 }
+
+namespace {
 
 // The group's policy: a known default; each rule an action, senders and receivers that name
 // members ("*", a member, "network:NAME"), and ports.

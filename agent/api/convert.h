@@ -144,6 +144,11 @@ using MemberAddresses = std::map<std::string, std::vector<std::pair<std::string,
 // "policy shop rule 2: allow web -> app tcp/8080" (the rule's description if it has one): the
 // comment of the rule's nftables rules, which `meshctl check` shows.
 std::string PolicyRuleText(const v1::GroupSpec& spec, int index);
+
+// A policy rule's port: "tcp/80", "udp/53", "tcp", "udp", "icmp" -> IPPROTO_* and the port,
+// if any. InvalidArgument starting with `at`.
+absl::StatusOr<std::pair<uint8_t, std::optional<uint16_t>>> ParsePolicyPort(absl::string_view text,
+                                                                            absl::string_view at);
 // The group's policy for netplane, for a valid spec: each rule's senders and receivers as the
 // addresses members have now ("*": every member; "network:N": members' addresses on N),
 // "tcp/80" as protocol . port, "tcp" and "icmp" as protocols; with DEFAULT_DENY, every

@@ -48,6 +48,20 @@ class NetworkServiceImpl final : public v1::NetworkService::Service {
                           v1::DisconnectResponse*) override {
     return ToGrpc(s_.containers->Disconnect(request->container(), request->network()));
   }
+  grpc::Status Check(grpc::ServerContext*, const v1::CheckRequest* request,
+                     v1::CheckResult* response) override {
+    absl::StatusOr<v1::CheckResult> result = s_.checker->Check(*request);
+    if (!result.ok()) return ToGrpc(result.status());
+    *response = *std::move(result);
+    return grpc::Status::OK;
+  }
+  grpc::Status CheckGroup(grpc::ServerContext*, const v1::CheckGroupRequest* request,
+                          v1::CheckGroupResponse* response) override {
+    absl::StatusOr<v1::CheckGroupResponse> result = s_.checker->CheckGroup(*request);
+    if (!result.ok()) return ToGrpc(result.status());
+    *response = *std::move(result);
+    return grpc::Status::OK;
+  }
 
  private:
   const Services s_;

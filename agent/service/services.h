@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/check/check.h"
 #include "agent/controller/containers.h"
 #include "agent/controller/groups.h"
 #include "agent/controller/networks.h"
@@ -37,6 +38,7 @@ struct Services {
   ContainerController* containers;
   NetworkController* networks;
   GroupController* groups;
+  Checker* checker;
   runtime::image::ImageStore* images;
   EventBus* events;
   SystemInfo info;

@@ -27,6 +27,7 @@ std::string PositionalKind(absl::string_view path) {
                                                            {"rm", "container"},
                                                            {"wait", "container"},
                                                            {"capture", "container"},
+                                                           {"check", "container"},
                                                            {"graph", "group"},
                                                            {"inspect", "any"},
                                                            {"down", "group"},

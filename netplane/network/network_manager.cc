@@ -244,7 +244,32 @@ nft::DesiredState NetworkManager::NftStateLocked() const {
   }
   state.retired_ports.assign(retired_.begin(), retired_.end());
   for (const auto& [group, policy] : policies_) state.policies.push_back(policy);
+  for (const auto& [trace, uses] : traces_) state.traces.push_back(trace);
   return state;
+}
+
+absl::Status NetworkManager::StartTrace(const nft::TraceEntry& trace) {
+  absl::MutexLock lock(&mu_);
+  if (!nft_ready_) {
+    return absl::FailedPreconditionError(
+        "trace a probe: mesh has no network, so no rule of mesh is on any path");
+  }
+  if (int& uses = traces_[trace]; uses++ > 0) return absl::OkStatus();
+  absl::Status s = nft_->Apply(nft::AddTrace(trace));
+  if (!s.ok()) traces_.erase(trace);
+  return Annotate(s, absl::StrCat("trace probes ", trace.ToString()));
+}
+
+void NetworkManager::StopTrace(const nft::TraceEntry& trace) {
+  absl::MutexLock lock(&mu_);
+  auto it = traces_.find(trace);
+  if (it == traces_.end() || --it->second > 0) return;
+  traces_.erase(it);
+  if (!nft_ready_) return;
+  if (absl::Status s = nft_->Apply(nft::RemoveTrace(trace)); !s.ok()) {
+    // Harmless: probes of that pair get traced until the next rebuild.
+    MESH_LOG(Warning) << "stop tracing probes " << trace.ToString() << ": " << s;
+  }
 }
 
 absl::Status NetworkManager::SetPolicy(const nft::PolicyEntry& policy) {

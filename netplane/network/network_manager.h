@@ -158,6 +158,13 @@ class NetworkManager {
   absl::Status SetPolicy(const nft::PolicyEntry& policy);
   absl::Status RemovePolicy(absl::string_view group);
 
+  // Probes of `meshctl check`: while started, IPv4 packets matching `trace` carry nftrace
+  // (nft::TraceEntry). Counted: concurrent checks of the same pair and protocol share the
+  // element, the last StopTrace removes it. FailedPrecondition while no network exists (mesh's
+  // tables are made with the first one, and nothing of mesh is on the path without them).
+  absl::Status StartTrace(const nft::TraceEntry& trace);
+  void StopTrace(const nft::TraceEntry& trace);
+
   // Publishes one more port of an attached container. AlreadyExists if the host port is taken.
   absl::Status PublishPort(absl::string_view container_id, absl::string_view network,
                            const PortMapping& port);
@@ -234,6 +241,7 @@ class NetworkManager {
   std::map<std::string, Network, std::less<>> networks_ ABSL_GUARDED_BY(mu_);
   std::map<AttachmentKey, AttachResult> attachments_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, nft::PolicyEntry, std::less<>> policies_ ABSL_GUARDED_BY(mu_);
+  std::map<nft::TraceEntry, int> traces_ ABSL_GUARDED_BY(mu_);  // entry -> checks using it
   // How many published ports use each protocol/host port (PortKey): CheckPortsFree looks at
   // the attachments only when the count is not 0, so a publish costs the same at any N.
   std::map<uint32_t, int> port_uses_ ABSL_GUARDED_BY(mu_);

@@ -299,6 +299,19 @@ class Builder {
               return x;
             },
             [](const Masquerade&) { return Own(nftnl_expr_alloc("masq")); },
+            [](const Immediate& e) {
+              NftnlPtr<nftnl_expr> x = Own(nftnl_expr_alloc("immediate"));
+              nftnl_expr_set_u32(x.get(), NFTNL_EXPR_IMM_DREG, e.dreg);
+              nftnl_expr_set(x.get(), NFTNL_EXPR_IMM_DATA, e.data.data(),
+                             static_cast<uint32_t>(e.data.size()));
+              return x;
+            },
+            [](const MetaSet& e) {
+              NftnlPtr<nftnl_expr> x = Own(nftnl_expr_alloc("meta"));
+              nftnl_expr_set_u32(x.get(), NFTNL_EXPR_META_KEY, e.key);
+              nftnl_expr_set_u32(x.get(), NFTNL_EXPR_META_SREG, e.sreg);
+              return x;
+            },
             [](const Verdict& e) {
               NftnlPtr<nftnl_expr> x = Own(nftnl_expr_alloc("immediate"));
               nftnl_expr_set_u32(x.get(), NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);

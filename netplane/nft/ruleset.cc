@@ -129,6 +129,17 @@ std::vector<Expr> Accept() { return {Verdict{NF_ACCEPT}}; }
 std::vector<Expr> Drop() { return {Verdict{NF_DROP}}; }
 std::vector<Expr> Masq() { return {Masquerade{}}; }
 
+// `ip saddr . ip daddr . meta l4proto @trace4 meta nftrace set 1`.
+std::vector<Expr> TraceProbes() {
+  std::vector<Expr> out = IsIpv4();
+  out.insert(out.end(), {PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 12, 4, NFT_REG_1},
+                         PayloadLoad{NFT_PAYLOAD_NETWORK_HEADER, 16, 4, kReg32_01},
+                         MetaLoad{NFT_META_L4PROTO, kReg32_02},
+                         Lookup{NFT_REG_1, kTraceSet, std::nullopt, false},
+                         Immediate{NFT_REG_1, U8(1)}, MetaSet{NFT_META_NFTRACE, NFT_REG_1}});
+  return out;
+}
+
 void AddChains(Transaction& txn, const std::vector<PolicyEntry>& policies) {
   auto chain = [&](absl::string_view name, ChainType type, Hook hook, int32_t priority,
                    absl::string_view comment) {
@@ -145,6 +156,8 @@ void AddChains(Transaction& txn, const std::vector<PolicyEntry>& policies) {
         "published ports, from the host itself");
   chain(kPostroutingChain, ChainType::kNat, Hook::kPostrouting, kSrcNatPriority,
         "outbound NAT and hairpin");
+  chain(kTraceChain, ChainType::kFilter, Hook::kPrerouting, kTracePriority,
+        "nftrace on the probes of meshctl check");
 
   RuleList rules(txn);
   // First the flows already allowed: replies, and what a policy let begin (a policy change
@@ -236,6 +249,8 @@ void AddChains(Transaction& txn, const std::vector<PolicyEntry>& policies) {
             {CtHasBits(NFT_CT_STATUS, IPS_DST_NAT), IsIpv4(), SaddrIn(kNatSubnetsSet),
              IfnameIn(NFT_META_OIFNAME, kBridgesSet), Masq()},
             "hairpin to published ports");
+
+  rules.Add(kTraceChain, {TraceProbes()}, "probes of meshctl check");
 }
 
 void AddSets(Transaction& txn) {
@@ -253,6 +268,8 @@ void AddSets(Transaction& txn) {
       "published ports");
   set(kPublishedBoundMap, {T::kIpv4Addr, T::kInetProto, T::kInetService},
       {T::kIpv4Addr, T::kInetService}, false, "ports published on one host address");
+  set(kTraceSet, {T::kIpv4Addr, T::kIpv4Addr, T::kInetProto}, {}, false,
+      "probes of meshctl check: source . destination . protocol");
 }
 
 // `table bridge mesh`: frames from and to a retired host end go nowhere.
@@ -380,11 +397,30 @@ std::vector<Elements> Group(const PortEntry& port) {
   return {ElementsFor(MapOf(port), true, {ElementOf(port)})};
 }
 
+Elements TraceElements(const std::vector<TraceEntry>& traces) {
+  Elements out = ElementsFor(kTraceSet, false, {});
+  for (const TraceEntry& t : traces) {
+    out.elements.push_back(Element{
+        {Datum::Ipv4Addr(t.source), Datum::Ipv4Addr(t.destination), Datum::InetProto(t.proto)},
+        {},
+        false,
+        false,
+        ""});
+  }
+  return out;
+}
+
 void MoveInto(std::vector<Element>& to, std::vector<Element>& from) {
   to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
 }
 
 }  // namespace
+
+std::string TraceEntry::ToString() const {
+  return absl::StrCat(Datum::Ipv4Addr(source).ToString(), " . ",
+                      Datum::Ipv4Addr(destination).ToString(), " . ",
+                      Datum::InetProto(proto).ToString());
+}
 
 std::string PolicySetName(absl::string_view group, int rule, absl::string_view what) {
   if (rule < 0) return absl::StrCat("policy/", group, "/", what);
@@ -485,6 +521,7 @@ Transaction FullRebuild(const DesiredState& state) {
   groups.push_back(ElementsFor(kPublishedMap, true, std::move(published)));
   groups.push_back(ElementsFor(kPublishedBoundMap, true, std::move(bound)));
   for (Elements& e : PolicyElements(state.policies)) groups.push_back(std::move(e));
+  groups.push_back(TraceElements(state.traces));
   ApplyElements(txn, groups, /*remove=*/false);
 
   txn.Ensure(Table{kBridgeFamily, kTableName, ""});
@@ -536,6 +573,22 @@ Transaction RetirePorts(const std::vector<std::string>& host_ends) {
 Transaction ReleasePorts(const std::vector<std::string>& host_ends) {
   Transaction txn;
   ApplyElements(txn, {RetiredElements(host_ends)}, /*remove=*/true);
+  return txn;
+}
+
+}  // namespace mesh::netplane::nft
+
+namespace mesh::netplane::nft {
+
+Transaction AddTrace(const TraceEntry& trace) {
+  Transaction txn;
+  ApplyElements(txn, {TraceElements({trace})}, /*remove=*/false);
+  return txn;
+}
+
+Transaction RemoveTrace(const TraceEntry& trace) {
+  Transaction txn;
+  ApplyElements(txn, {TraceElements({trace})}, /*remove=*/true);
   return txn;
 }
 

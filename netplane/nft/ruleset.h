@@ -14,6 +14,8 @@
 //     map published4       { type inet_proto . inet_service : ipv4_addr . inet_service; }
 //     map published4_bound { type ipv4_addr . inet_proto . inet_service
 //                            : ipv4_addr . inet_service; }  ports bound to one host address
+//     set trace4           { type ipv4_addr . ipv4_addr . inet_proto; }  probes being traced
+//     chain trace       (filter, priority raw)       nftrace on the probes of `meshctl check`
 //     chain forward     (filter, priority filter)  isolation between networks, policies
 //     chain input       (filter, priority filter)  internal networks reach only their gateway
 //     chain prerouting  (nat, priority dstnat)     published ports, from outside
@@ -48,6 +50,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -65,6 +68,7 @@ inline constexpr char kInputChain[] = "input";
 inline constexpr char kPreroutingChain[] = "prerouting";
 inline constexpr char kOutputChain[] = "output";
 inline constexpr char kPostroutingChain[] = "postrouting";
+inline constexpr char kTraceChain[] = "trace";
 
 inline constexpr char kBridgesSet[] = "bridges";
 inline constexpr char kSameNetworkSet[] = "same_network";
@@ -72,6 +76,7 @@ inline constexpr char kInternalSet[] = "internal";
 inline constexpr char kNatSubnetsSet[] = "nat_subnets4";
 inline constexpr char kPublishedMap[] = "published4";
 inline constexpr char kPublishedBoundMap[] = "published4_bound";
+inline constexpr char kTraceSet[] = "trace4";
 
 // The bridge family table (same name, other family) and its set.
 inline constexpr Family kBridgeFamily = Family::kBridge;
@@ -85,6 +90,9 @@ inline constexpr int32_t kForwardPriority = 0;
 inline constexpr int32_t kDstNatPriority = -100;
 // postrouting, "priority srcnat": NF_IP_PRI_NAT_SRC, where the kernel expects SNAT/masquerade.
 inline constexpr int32_t kSrcNatPriority = 100;
+// trace, "priority raw": NF_IP_PRI_RAW, before conntrack and every other mesh chain, so the
+// trace covers all of them (br_netfilter runs the inet prerouting hooks for bridged frames too).
+inline constexpr int32_t kTracePriority = -300;
 // The bridge table's chains, "priority filter" of the bridge family (NF_BR_PRI_FILTER_BRIDGED):
 // before br_netfilter hands IPv4 frames to the inet hooks.
 inline constexpr int32_t kBridgeFilterPriority = -200;
@@ -129,11 +137,26 @@ struct PolicyEntry {
   std::vector<in_addr> members;  // every address of the group's members
 };
 
+// Packets of one probe (`meshctl check`): IPv4 from `source` to `destination` with protocol
+// `proto` get `meta nftrace set 1` in the trace chain, so the kernel reports every rule they
+// meet (NFNLGRP_NFTRACE). Elements live only while a check runs.
+struct TraceEntry {
+  in_addr source{};
+  in_addr destination{};
+  uint8_t proto = IPPROTO_ICMP;  // IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
+  std::string ToString() const;  // "10.79.0.10 . 10.79.0.20 . tcp"
+  friend bool operator<(const TraceEntry& a, const TraceEntry& b) {
+    return std::tie(a.source.s_addr, a.destination.s_addr, a.proto) <
+           std::tie(b.source.s_addr, b.destination.s_addr, b.proto);
+  }
+};
+
 struct DesiredState {
   std::vector<NetworkEntry> networks;
   std::vector<PortEntry> ports;
   std::vector<std::string> retired_ports;  // host ends of detached pairs not deleted yet
   std::vector<PolicyEntry> policies;       // in group order
+  std::vector<TraceEntry> traces;          // probes being traced, each once
 };
 
 // The sets of one group's policy: "policy/<group>/<rule>/from", ".../to", ".../ports",
@@ -173,5 +196,9 @@ Transaction RemovePort(const PortEntry& port);
 // ReleasePorts is idempotent like RemoveNetwork; both do nothing for an empty list.
 Transaction RetirePorts(const std::vector<std::string>& host_ends);
 Transaction ReleasePorts(const std::vector<std::string>& host_ends);
+
+// A probe's element into / out of `trace4`; RemoveTrace is idempotent like RemoveNetwork.
+Transaction AddTrace(const TraceEntry& trace);
+Transaction RemoveTrace(const TraceEntry& trace);
 
 }  // namespace mesh::netplane::nft

@@ -53,6 +53,8 @@ absl::string_view MetaKeyName(uint32_t key) {
       return "nfproto";
     case NFT_META_L4PROTO:
       return "l4proto";
+    case NFT_META_NFTRACE:
+      return "nftrace";
     default:
       return "unknown";
   }
@@ -498,6 +500,12 @@ std::string ExprToString(const Expr& expr) {
             return absl::StrCat(out, " ]");
           },
           [](const Masquerade&) { return std::string("[ masq ]"); },
+          [](const Immediate& e) {
+            return absl::StrCat("[ immediate reg ", e.dreg, " ", Words(e.data), " ]");
+          },
+          [](const MetaSet& e) {
+            return absl::StrCat("[ meta set ", MetaKeyName(e.key), " with reg ", e.sreg, " ]");
+          },
           [](const Verdict& e) {
             return absl::StrCat("[ immediate reg 0 ", VerdictName(e.code), " ]");
           },

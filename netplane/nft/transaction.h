@@ -162,13 +162,23 @@ struct Nat {  // [ nat dnat ip addr_min reg 1 proto_min reg 9 ]
 struct Masquerade {  // [ masq ]
   friend bool operator==(const Masquerade&, const Masquerade&) = default;
 };
+struct Immediate {  // [ immediate reg 1 0x00000001 ]
+  uint32_t dreg = NFT_REG_1;
+  std::string data;  // loaded bytes, in register byte order
+  friend bool operator==(const Immediate&, const Immediate&) = default;
+};
+struct MetaSet {     // [ meta set nftrace with reg 1 ]
+  uint32_t key = 0;  // NFT_META_*
+  uint32_t sreg = NFT_REG_1;
+  friend bool operator==(const MetaSet&, const MetaSet&) = default;
+};
 struct Verdict {             // [ immediate reg 0 accept ]
   int32_t code = NF_ACCEPT;  // NF_ACCEPT, NF_DROP, NFT_CONTINUE, NFT_RETURN
   friend bool operator==(const Verdict&, const Verdict&) = default;
 };
 
 using Expr = std::variant<MetaLoad, PayloadLoad, CtLoad, Cmp, Bitwise, Lookup, Fib, Nat, Masquerade,
-                          Verdict>;
+                          Immediate, MetaSet, Verdict>;
 
 // In libnftnl's debug notation, which `nft --debug=netlink` prints: "[ meta load iifname =>
 // reg 1 ]". Byte strings print as 32-bit words in host order, as libnftnl does.

@@ -113,6 +113,11 @@ constexpr char kSampleRuleset[] =
     "\t\telements = { 203.0.113.1 . udp . 5353 comment \"dns/lab\" : 10.88.1.3 . 53 }\n"
     "\t}\n"
     "\n"
+    "\tset trace4 {\n"
+    "\t\ttype ipv4_addr . ipv4_addr . inet_proto\n"
+    "\t\tcomment \"probes of meshctl check: source . destination . protocol\"\n"
+    "\t}\n"
+    "\n"
     "\tchain forward {\n"
     "\t\tcomment \"isolation between mesh networks\"\n"
     "\t\ttype filter hook forward priority filter; policy accept;\n"
@@ -159,6 +164,13 @@ constexpr char kSampleRuleset[] =
     "\t\tip saddr @nat_subnets4 oifname != @bridges masquerade comment \"outbound NAT\"\n"
     "\t\tct status dnat ip saddr @nat_subnets4 oifname @bridges masquerade comment \"hairpin to "
     "published ports\"\n"
+    "\t}\n"
+    "\n"
+    "\tchain trace {\n"
+    "\t\tcomment \"nftrace on the probes of meshctl check\"\n"
+    "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+    "\t\tip saddr . ip daddr . meta l4proto @trace4 meta nftrace set 1 comment \"probes of "
+    "meshctl check\"\n"
     "\t}\n"
     "}\n"
     "table bridge mesh {\n"
@@ -413,7 +425,7 @@ TEST_F(NftKernelTest, WithoutCapNetAdminIsPermissionDenied) {
   thread.join();
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(status.message(),
-            "nftables: apply a transaction of 43 commands: Operation not permitted (EPERM); "
+            "nftables: apply a transaction of 46 commands: Operation not permitted (EPERM); "
             "changing nftables needs CAP_NET_ADMIN");
   EXPECT_EQ(Ruleset(), "");
   Apply(FullRebuild(sample::State()));  // the same socket still works for a capable thread

@@ -1441,6 +1441,58 @@ TEST_F(MeshdBadRequestsTest, MalformedRequestsGetTheirCodeNameTheFieldAndChangeN
         code, {says});
   }
 
+  // ---- NetworkService.Check and CheckGroup (meshctl check). ----
+  auto check = [&](std::string what, std::function<void(v1::CheckRequest&)> change, Code code,
+                   std::vector<std::string> mentions) {
+    v1::CheckRequest request;
+    request.set_from("web");
+    request.set_to("10.88.1.1");
+    change(request);
+    add(
+        "NetworkService.Check", std::move(what),
+        [this, request] {
+          v1::CheckResult result;
+          return meshd().networks().Check(Ctx().get(), request, &result);
+        },
+        code, std::move(mentions));
+  };
+  check("no sender", [](auto& r) { r.clear_from(); }, Code::INVALID_ARGUMENT, {"from:"});
+  check("no receiver", [](auto& r) { r.clear_to(); }, Code::INVALID_ARGUMENT, {"to:"});
+  check("an unknown sender", [](auto& r) { r.set_from("nosuch"); }, Code::NOT_FOUND,
+        {"\"nosuch\""});
+  check("an unknown receiver", [](auto& r) { r.set_to("nosuch"); }, Code::NOT_FOUND,
+        {"\"nosuch\""});
+  check("a sender that is not running", [](auto& r) { r.set_from("idle"); },
+        Code::FAILED_PRECONDITION, {"container \"idle\" is not running"});
+  check("a TCP probe without a port",
+        [](auto& r) { r.mutable_probe()->set_protocol(v1::Probe::PROTOCOL_TCP); },
+        Code::INVALID_ARGUMENT, {"probe.port: 0 is not a port"});
+  check("an ICMP probe with a port", [](auto& r) { r.mutable_probe()->set_port(80); },
+        Code::INVALID_ARGUMENT, {"probe.port: 80 given for ICMP"});
+  check("a timeout of 0", [](auto& r) { r.mutable_timeout()->set_seconds(0); },
+        Code::INVALID_ARGUMENT, {"timeout: 0 is not more than 0"});
+  check("a timeout of a minute", [](auto& r) { r.mutable_timeout()->set_seconds(60); },
+        Code::INVALID_ARGUMENT, {"timeout: 1m is not more than 0 and at most 30s"});
+  add("NetworkService.CheckGroup", "an unknown group",
+      [this] {
+        v1::CheckGroupRequest request;
+        request.set_group("nosuch");
+        v1::CheckGroupResponse response;
+        return meshd().networks().CheckGroup(Ctx().get(), request, &response);
+      },
+      Code::NOT_FOUND, {"\"nosuch\""});
+  add("NetworkService.CheckGroup", "a UDP probe of port 70000",
+      [this] {
+        v1::CheckGroupRequest request;
+        request.set_group("nosuch");
+        v1::Probe* p = request.add_probes();
+        p->set_protocol(v1::Probe::PROTOCOL_UDP);
+        p->set_port(70000);
+        v1::CheckGroupResponse response;
+        return meshd().networks().CheckGroup(Ctx().get(), request, &response);
+      },
+      Code::INVALID_ARGUMENT, {"probes[0].port: 70000 is not a port"});
+
   // ---- Invalid UTF-8 in string fields. ----
   // proto3 string fields must hold UTF-8. The C++ client sends them anyway (logging an error);
   // meshd's protobuf parser then refuses the request before any handler runs. gRPC would answer

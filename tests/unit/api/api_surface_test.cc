@@ -69,7 +69,9 @@ TEST(ApiSurfaceTest, ServicesMethodsAndStreaming) {
                                       {"Get", S::kUnary},
                                       {"List", S::kUnary},
                                       {"Connect", S::kUnary},
-                                      {"Disconnect", S::kUnary}}));
+                                      {"Disconnect", S::kUnary},
+                                      {"Check", S::kUnary},
+                                      {"CheckGroup", S::kUnary}}));
   EXPECT_EQ(
       MethodsOf("mesh.v1.GroupService"),
       (std::map<std::string, S>{

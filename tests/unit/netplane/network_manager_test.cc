@@ -2,6 +2,7 @@
 // exactly the state before, and reconcile repairs seeded crash leftovers.
 #include "netplane/network/network_manager.h"
 
+#include <arpa/inet.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -421,6 +422,42 @@ TEST_F(NetworkManagerTest, PoliciesAreKeptAcrossRebuildsRolledBackOnFailureAndRe
   EXPECT_THAT(nft_->Dump(), Not(HasSubstr("policy shop")));
   EXPECT_TRUE(manager_->NftState().policies.empty());
   EXPECT_TRUE(manager_->RemovePolicy("nobody").ok());
+}
+
+// `meshctl check`: a probe's trace element, shared by concurrent checks of the same packet,
+// kept across a rebuild, gone with the last StopTrace.
+TEST_F(NetworkManagerTest, TracesAreCountedAndSurviveRebuilds) {
+  in_addr web{}, db{};
+  inet_pton(AF_INET, "10.88.0.2", &web);
+  inet_pton(AF_INET, "10.88.0.3", &db);
+  const nft::TraceEntry probe{web, db, IPPROTO_TCP};
+  auto traced = [&] {
+    return nft_->ElementCount(nft::Family::kInet, "mesh", "trace4").value_or(99);
+  };
+  // No network, no table: nothing of mesh on any path.
+  EXPECT_TRUE(absl::IsFailedPrecondition(manager_->StartTrace(probe)));
+  ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
+  EXPECT_EQ(traced(), 0u);
+  ASSERT_TRUE(manager_->StartTrace(probe).ok());
+  ASSERT_TRUE(manager_->StartTrace(probe).ok());  // a second check of the same pair
+  EXPECT_EQ(traced(), 1u);
+  // A rebuild (a policy change) in between keeps it.
+  nft::PolicyEntry policy;
+  policy.group = "shop";
+  policy.default_deny = true;
+  ASSERT_TRUE(manager_->SetPolicy(policy).ok());
+  EXPECT_EQ(traced(), 1u);
+  manager_->StopTrace(probe);
+  EXPECT_EQ(traced(), 1u);
+  manager_->StopTrace(probe);
+  EXPECT_EQ(traced(), 0u);
+  manager_->StopTrace(probe);  // once too often: nothing happens
+  EXPECT_TRUE(manager_->NftState().traces.empty());
+  // A failed add is not counted.
+  nft_->FailNextApplyForTest(absl::UnavailableError("injected"));
+  absl::Status s = manager_->StartTrace(probe);
+  EXPECT_THAT(s.message(), HasSubstr("trace probes 10.88.0.2 . 10.88.0.3 . tcp"));
+  EXPECT_TRUE(manager_->NftState().traces.empty());
 }
 
 TEST_F(NetworkManagerTest, FailedRetireDeletesThePairInPlace) {

@@ -105,17 +105,17 @@ TEST(BatchTest, FramingTypesFlagsAndSequenceNumbers) {
   for (size_t i = 1; i + 1 < m.size(); ++i) {
     types.push_back(m[i].type);
     EXPECT_EQ(m[i].seq, 1000 + i) << i;
-    // `inet mesh` first (33 commands), then `bridge mesh`.
-    EXPECT_EQ(m[i].family, i <= 33 ? NFPROTO_INET : NFPROTO_BRIDGE) << i;
+    // `inet mesh` first (36 commands), then `bridge mesh`.
+    EXPECT_EQ(m[i].family, i <= 36 ? NFPROTO_INET : NFPROTO_BRIDGE) << i;
     // Every command is answered, so errors can be matched to it.
     EXPECT_TRUE(m[i].flags & NLM_F_ACK) << i;
     EXPECT_TRUE(m[i].flags & NLM_F_REQUEST) << i;
   }
   std::vector<uint16_t> want = {Nft(NFT_MSG_NEWTABLE), Nft(NFT_MSG_DELTABLE),
                                 Nft(NFT_MSG_NEWTABLE)};
-  want.insert(want.end(), 6, Nft(NFT_MSG_NEWSET));
-  want.insert(want.end(), 5, Nft(NFT_MSG_NEWCHAIN));
-  want.insert(want.end(), 13, Nft(NFT_MSG_NEWRULE));
+  want.insert(want.end(), 7, Nft(NFT_MSG_NEWSET));
+  want.insert(want.end(), 6, Nft(NFT_MSG_NEWCHAIN));
+  want.insert(want.end(), 14, Nft(NFT_MSG_NEWRULE));
   want.insert(want.end(), 6, Nft(NFT_MSG_NEWSETELEM));
   want.insert(want.end(), {Nft(NFT_MSG_NEWTABLE), Nft(NFT_MSG_DELTABLE), Nft(NFT_MSG_NEWTABLE),
                            Nft(NFT_MSG_NEWSET)});
@@ -185,6 +185,11 @@ const char* const kNftReferenceRules[] = {
     "[ cmp neq reg 1 0x00000000 ] [ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x00000002 ] "
     "[ payload load 4b @ network header + 12 => reg 1 ] [ lookup reg 1 set nat_subnets4 ] "
     "[ meta load oifname => reg 1 ] [ lookup reg 1 set bridges ] [ masq ]",
+    // trace: `ip saddr . ip daddr . meta l4proto @trace4 meta nftrace set 1`
+    "[ meta load nfproto => reg 1 ] [ cmp eq reg 1 0x00000002 ] "
+    "[ payload load 4b @ network header + 12 => reg 1 ] "
+    "[ payload load 4b @ network header + 16 => reg 9 ] [ meta load l4proto => reg 10 ] "
+    "[ lookup reg 1 set trace4 ] [ immediate reg 1 0x00000001 ] [ meta set nftrace with reg 1 ]",
     // bridge mesh: prerouting `iifname @retired drop`, forward and output `oifname @retired drop`
     "[ meta load iifname => reg 1 ] [ lookup reg 1 set retired ] [ immediate reg 0 drop ]",
     "[ meta load oifname => reg 1 ] [ lookup reg 1 set retired ] [ immediate reg 0 drop ]",
@@ -234,9 +239,10 @@ TEST(BatchTest, RulesAreTheExpressionsNftGenerates) {
   EXPECT_THAT(parsed, ElementsAreArray(kNftReferenceRules));
   // ExprToString (used by Transaction::ToString and the fake's dump) agrees with libnftnl.
   EXPECT_EQ(ours, parsed);
-  EXPECT_THAT(chains, ElementsAre("forward", "forward", "forward", "forward", "forward", "forward",
-                                  "input", "prerouting", "prerouting", "output", "output",
-                                  "postrouting", "postrouting", "prerouting", "forward", "output"));
+  EXPECT_THAT(chains,
+              ElementsAre("forward", "forward", "forward", "forward", "forward", "forward", "input",
+                          "prerouting", "prerouting", "output", "output", "postrouting",
+                          "postrouting", "trace", "prerouting", "forward", "output"));
 }
 
 TEST(BatchTest, SetsAreDeclaredAsNftDeclaresThem) {
@@ -264,7 +270,7 @@ TEST(BatchTest, SetsAreDeclaredAsNftDeclaresThem) {
             u32(NFTNL_SET_DATA_LEN), u32(NFTNL_SET_ID),
             UdataU32s(ud, len),      UdataComment(ud, len, NFTNL_UDATA_SET_COMMENT)};
   }
-  ASSERT_EQ(sets.size(), 7u);
+  ASSERT_EQ(sets.size(), 8u);
   // The numbers nft 1.0.6 sends (`nft --debug=mnl`): datatype ids, concatenations shifted by
   // 6 bits per field, fields padded to 4 bytes, and the key byte order in the user data
   // (1 host, 2 network, 0 for concatenations).
@@ -276,6 +282,7 @@ TEST(BatchTest, SetsAreDeclaredAsNftDeclaresThem) {
       {"nat_subnets4", {NFT_SET_INTERVAL, 7, 4, 0, 0, 2}},
       {"published4", {NFT_SET_MAP, 0x30d, 8, 0x1cd, 8, 0}},
       {"published4_bound", {NFT_SET_MAP, 0x730d, 12, 0x1cd, 8, 0}},
+      {"trace4", {0, 0x71cc, 12, 0, 0, 0}},
       {"retired", {0, 41, 16, 0, 0, 1}},  // in `bridge mesh`
   };
   std::set<uint32_t> ids;
@@ -294,7 +301,7 @@ TEST(BatchTest, SetsAreDeclaredAsNftDeclaresThem) {
     EXPECT_FALSE(g.comment.empty()) << name;
     ids.insert(g.id);
   }
-  EXPECT_EQ(ids.size(), 7u);  // unique ids, for lookups in the same batch
+  EXPECT_EQ(ids.size(), 8u);  // unique ids, for lookups in the same batch
 }
 
 struct ParsedElement {

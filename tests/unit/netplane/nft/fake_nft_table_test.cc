@@ -51,6 +51,8 @@ constexpr char kSampleDump[] = R"(table inet mesh
     comment "bridge . bridge of every network"
     "mbr-front" . "mbr-front" comment "front"
     "mbr-lab" . "mbr-lab" comment "lab"
+  set trace4 { type ipv4_addr . ipv4_addr . inet_proto }
+    comment "probes of meshctl check: source . destination . protocol"
   chain forward { type filter hook forward priority 0; policy accept }
     comment "isolation between mesh networks"
     rule comment "replies and related traffic"
@@ -155,6 +157,17 @@ constexpr char kSampleDump[] = R"(table inet mesh
       [ payload load 2b @ transport header + 2 => reg 9 ]
       [ lookup reg 1 set published4 dreg 1 ]
       [ nat dnat ip addr_min reg 1 proto_min reg 9 ]
+  chain trace { type filter hook prerouting priority -300; policy accept }
+    comment "nftrace on the probes of meshctl check"
+    rule comment "probes of meshctl check"
+      [ meta load nfproto => reg 1 ]
+      [ cmp eq reg 1 0x00000002 ]
+      [ payload load 4b @ network header + 12 => reg 1 ]
+      [ payload load 4b @ network header + 16 => reg 9 ]
+      [ meta load l4proto => reg 10 ]
+      [ lookup reg 1 set trace4 ]
+      [ immediate reg 1 0x00000001 ]
+      [ meta set nftrace with reg 1 ]
 table bridge mesh
   comment "mesh: detached containers cut off until their veth pair is deleted"
   set retired { type ifname }
@@ -181,7 +194,7 @@ table bridge mesh
 
 TEST_F(FakeNftTableTest, FullRebuildDump) {
   EXPECT_EQ(nft_.Dump(), kSampleDump);
-  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 13u);
+  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 14u);
   EXPECT_EQ(Count(kBridgesSet), 2u);
   EXPECT_EQ(Count(kSameNetworkSet), 2u);
   EXPECT_EQ(Count(kInternalSet), 1u);
@@ -359,10 +372,10 @@ TEST_F(FakeNftTableTest, FlushAndDeleteRules) {
   std::vector<Rule> rules = nft_.GetRules(kInet, kTableName, kForwardChain);
   Rule victim = rules.at(1);
   ASSERT_TRUE(nft_.Apply(Transaction().Delete(victim)).ok());
-  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 12u);
+  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 13u);
   ASSERT_TRUE(
       nft_.Apply(Transaction().Flush(Chain{kInet, kTableName, kForwardChain, {}, ""})).ok());
-  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 7u);
+  EXPECT_EQ(nft_.RuleCount(kInet, kTableName), 8u);
   ASSERT_TRUE(
       nft_.Apply(Transaction().Flush(Set{kInet, kTableName, kBridgesSet, {}, {}, false, ""})).ok());
   EXPECT_EQ(Count(kBridgesSet), 0u);
@@ -372,8 +385,8 @@ TEST(FakeNftTableScaleTest, RuleCountIsTheSameForOneAndFiftyNetworksAndPorts) {
   FakeNftTable one, fifty;
   ASSERT_TRUE(one.Apply(FullRebuild(sample::Scaled(1))).ok());
   ASSERT_TRUE(fifty.Apply(FullRebuild(sample::Scaled(50))).ok());
-  EXPECT_EQ(one.RuleCount(kInet, kTableName), 13u);
-  EXPECT_EQ(fifty.RuleCount(kInet, kTableName), 13u);
+  EXPECT_EQ(one.RuleCount(kInet, kTableName), 14u);
+  EXPECT_EQ(fifty.RuleCount(kInet, kTableName), 14u);
   EXPECT_THAT(fifty.ElementCount(kInet, kTableName, kBridgesSet), Optional(50u));
   EXPECT_THAT(fifty.ElementCount(kInet, kTableName, kNatSubnetsSet), Optional(100u));
   EXPECT_THAT(fifty.ElementCount(kInet, kTableName, kPublishedMap), Optional(50u));
@@ -383,7 +396,7 @@ TEST(FakeNftTableScaleTest, RuleCountIsTheSameForOneAndFiftyNetworksAndPorts) {
     ASSERT_TRUE(one.Apply(AddNetwork(s.networks[i])).ok()) << i;
     ASSERT_TRUE(one.Apply(AddPort(s.ports[i])).ok()) << i;
   }
-  EXPECT_EQ(one.RuleCount(kInet, kTableName), 13u);
+  EXPECT_EQ(one.RuleCount(kInet, kTableName), 14u);
   EXPECT_EQ(one.Dump(), fifty.Dump());
 }
 

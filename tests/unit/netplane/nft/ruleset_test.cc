@@ -173,6 +173,7 @@ TEST(FullRebuildTest, DeclaresTheSetsAndMaps) {
             {T::kIpv4Addr, T::kInetProto, T::kInetService},
             {T::kIpv4Addr, T::kInetService},
             false},
+           {"trace4", {T::kIpv4Addr, T::kIpv4Addr, T::kInetProto}, {}, false},
        }) {
     std::optional<Set> s = SetOf(t, want.name);
     ASSERT_TRUE(s.has_value()) << want.name;
@@ -183,7 +184,7 @@ TEST(FullRebuildTest, DeclaresTheSetsAndMaps) {
     EXPECT_EQ(s->interval, want.interval) << want.name;
     EXPECT_FALSE(s->comment.empty()) << want.name;
   }
-  EXPECT_THAT(ObjectsOf<Set>(t, Verb::kAdd), SizeIs(6));
+  EXPECT_THAT(ObjectsOf<Set>(t, Verb::kAdd), SizeIs(7));
 }
 
 TEST(FullRebuildTest, DeclaresStaticBaseChains) {
@@ -200,6 +201,7 @@ TEST(FullRebuildTest, DeclaresStaticBaseChains) {
            {"prerouting", ChainType::kNat, Hook::kPrerouting, -100},
            {"output", ChainType::kNat, Hook::kOutput, -100},
            {"postrouting", ChainType::kNat, Hook::kPostrouting, 100},
+           {"trace", ChainType::kFilter, Hook::kPrerouting, -300},
        }) {
     std::optional<Chain> c = ChainOf(t, want.name);
     ASSERT_TRUE(c.has_value()) << want.name;
@@ -210,7 +212,55 @@ TEST(FullRebuildTest, DeclaresStaticBaseChains) {
     EXPECT_EQ(c->base->policy, Policy::kAccept) << want.name;
     EXPECT_FALSE(c->comment.empty()) << want.name;
   }
-  EXPECT_THAT(ObjectsOf<Chain>(t, Verb::kAdd), SizeIs(5));
+  EXPECT_THAT(ObjectsOf<Chain>(t, Verb::kAdd), SizeIs(6));
+}
+
+// The probes of `meshctl check` get nftrace before any other chain of mesh sees them, and only
+// they: the rule is exactly what nft makes of
+//   ip saddr . ip daddr . meta l4proto @trace4 meta nftrace set 1
+TEST(FullRebuildTest, TraceChainSetsNftraceOnProbesOnly) {
+  Transaction t = FullRebuild(sample::State());
+  std::vector<Rule> rules = RulesOf(t, "trace");
+  ASSERT_THAT(rules, SizeIs(1));
+  std::vector<std::string> text;
+  for (const Expr& e : rules[0].exprs) text.push_back(ExprToString(e));
+  EXPECT_THAT(text,
+              ElementsAre("[ meta load nfproto => reg 1 ]", "[ cmp eq reg 1 0x00000002 ]",
+                          "[ payload load 4b @ network header + 12 => reg 1 ]",
+                          "[ payload load 4b @ network header + 16 => reg 9 ]",
+                          "[ meta load l4proto => reg 10 ]", "[ lookup reg 1 set trace4 ]",
+                          "[ immediate reg 1 0x00000001 ]", "[ meta set nftrace with reg 1 ]"));
+  std::optional<Set> set = SetOf(t, "trace4");
+  ASSERT_TRUE(set.has_value());
+  EXPECT_THAT(set->key,
+              ElementsAre(DataType::kIpv4Addr, DataType::kIpv4Addr, DataType::kInetProto));
+  EXPECT_EQ(set->key_len(), 12u);
+  EXPECT_THAT(ElementsOf(t, "trace4"), SizeIs(0));
+  // A rebuild while a check runs keeps tracing its probe.
+  DesiredState state = sample::State();
+  state.traces.push_back({Addr("10.88.0.2"), Addr("10.88.0.3"), IPPROTO_TCP});
+  EXPECT_THAT(ElementsOf(FullRebuild(state), "trace4"), SizeIs(1));
+}
+
+TEST(HotPathTest, TraceElementsComeAndGo) {
+  const TraceEntry probe{Addr("10.88.0.2"), Addr("10.88.0.3"), IPPROTO_UDP};
+  EXPECT_EQ(probe.ToString(), "10.88.0.2 . 10.88.0.3 . udp");
+  Transaction add = AddTrace(probe);
+  ASSERT_EQ(add.size(), 1u);
+  EXPECT_EQ(add.commands()[0].verb, Verb::kAdd);
+  EXPECT_THAT(ElementsOf(add, "trace4"), ElementsAre(Element{{Datum::Ipv4Addr(Addr("10.88.0.2")),
+                                                              Datum::Ipv4Addr(Addr("10.88.0.3")),
+                                                              Datum::InetProto(IPPROTO_UDP)},
+                                                             {},
+                                                             false,
+                                                             false,
+                                                             ""}));
+  Transaction remove = RemoveTrace(probe);
+  ASSERT_EQ(remove.size(), 2u);
+  EXPECT_EQ(remove.commands()[0].verb, Verb::kEnsure);
+  EXPECT_EQ(remove.commands()[1].verb, Verb::kDelete);
+  EXPECT_TRUE(add.Validate().ok());
+  EXPECT_TRUE(remove.Validate().ok());
 }
 
 TEST(FullRebuildTest, InternalNetworksReachOnlyTheirGatewayOnTheHost) {
@@ -442,15 +492,15 @@ TEST(FullRebuildTest, ElementsOfTwoNetworksAndTwoPorts) {
 TEST(FullRebuildTest, EmptyStateHasTheTableAndNoElements) {
   Transaction t = FullRebuild({});
   EXPECT_TRUE(ObjectsOf<Elements>(t, Verb::kAdd).empty());
-  EXPECT_THAT(ObjectsOf<Set>(t, Verb::kAdd), SizeIs(6));
-  EXPECT_THAT(ObjectsOf<Rule>(t, Verb::kAdd), SizeIs(13));
+  EXPECT_THAT(ObjectsOf<Set>(t, Verb::kAdd), SizeIs(7));
+  EXPECT_THAT(ObjectsOf<Rule>(t, Verb::kAdd), SizeIs(14));
 }
 
 TEST(FullRebuildTest, RuleCountDoesNotDependOnScale) {
   Transaction one = FullRebuild(sample::Scaled(1));
   Transaction fifty = FullRebuild(sample::Scaled(50));
-  EXPECT_THAT(ObjectsOf<Rule>(one, Verb::kAdd), SizeIs(13));
-  EXPECT_THAT(ObjectsOf<Rule>(fifty, Verb::kAdd), SizeIs(13));
+  EXPECT_THAT(ObjectsOf<Rule>(one, Verb::kAdd), SizeIs(14));
+  EXPECT_THAT(ObjectsOf<Rule>(fifty, Verb::kAdd), SizeIs(14));
   EXPECT_EQ(ObjectsOf<Chain>(one, Verb::kAdd).size(), ObjectsOf<Chain>(fifty, Verb::kAdd).size());
   EXPECT_EQ(ObjectsOf<Set>(one, Verb::kAdd).size(), ObjectsOf<Set>(fifty, Verb::kAdd).size());
   // Only the elements grow.
