@@ -12,8 +12,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libseccomp-dev libsystemd-dev
   libarchive-dev libssl-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # tests and benchmarks (iperf3: the rate-limit tests measure with it)
+  libgtest-dev libgmock-dev googletest libbenchmark-dev iperf3
   # what the runtime, the sandbox and the demos run
   iproute2 nftables busybox-static socat util-linux procps kmod
   # meshctl capture (meshd runs it in a container's network namespace)

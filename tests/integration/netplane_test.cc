@@ -17,6 +17,7 @@
 #include "netplane/network/link_manager.h"
 #include "netplane/network/names.h"
 #include "netplane/network/network_manager.h"
+#include "nlohmann/json.hpp"
 #include "tests/support/sandbox.h"
 
 namespace mesh::netplane {
@@ -134,29 +135,27 @@ class NetplaneTest : public ::mesh::testing::SandboxTest {
     return out;
   }
 
-  // Seconds to send kSendBytes over TCP from container `from` to `to_address` in `to` (socat at
-  // both ends: what a rate limit lets through, measured from outside). SO_LINGER makes the
-  // sender's close wait until the receiver has acknowledged everything: without it the time
-  // ends when the last bytes enter the socket buffer, up to a few hundred KB early.
-  static constexpr int kSendBytes = 3'000'000;
-  double SecondsToSend(const std::string& from, const std::string& to_address,
-                       const std::string& to) {
-    absl::StatusOr<ChildProcess> receiver = sandbox().Start(
-        In(to), {"socat", "-u", "TCP-LISTEN:5001,reuseaddr,fork", "OPEN:/dev/null"});
-    EXPECT_TRUE(receiver.ok()) << receiver.status();
-    EXPECT_TRUE(sandbox().WaitForPort(In(to), to_address, 5001).ok());
-    const absl::Time start = absl::Now();
-    absl::StatusOr<CommandResult> sent =
-        sandbox().Run(In(from),
-                      {"sh", "-c",
-                       absl::StrCat("head -c ", kSendBytes,
-                                    " /dev/zero | socat -u - TCP:", to_address, ":5001,linger=30")},
-                      absl::Seconds(60));
-    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
-    EXPECT_TRUE(sent.ok() && sent->status.ok())
-        << (sent.ok() ? sent->err : sent.status().ToString());
-    if (receiver.ok()) receiver->Stop(absl::Seconds(1)).IgnoreError();
-    return elapsed;
+  // Bits per second of a 2-second TCP transfer from container `from` to `to_address` in `to`,
+  // as iperf3 measures it at the receiver (what a rate limit lets through, payload only).
+  double Iperf3Bps(const std::string& from, const std::string& to_address, const std::string& to) {
+    // Not one-off (-1): WaitForPort's probe connection would be its one client.
+    absl::StatusOr<ChildProcess> server =
+        sandbox().Start(In(to), {"iperf3", "-s", "-B", to_address, "-p", "5201"});
+    EXPECT_TRUE(server.ok()) << server.status();
+    EXPECT_TRUE(sandbox().WaitForPort(In(to), to_address, 5201).ok());
+    absl::StatusOr<CommandResult> client = sandbox().Run(
+        In(from), {"iperf3", "-c", to_address, "-p", "5201", "-t", "2", "-J"}, absl::Seconds(30));
+    if (server.ok()) server->Stop(absl::Seconds(1)).IgnoreError();
+    EXPECT_TRUE(client.ok() && client->status.ok())
+        << (client.ok() ? client->out + client->err : client.status().ToString());
+    if (!client.ok()) return 0;
+    nlohmann::json report = nlohmann::json::parse(client->out, nullptr, /*allow_exceptions=*/false);
+    if (report.is_discarded() || !report.contains("end") ||
+        !report["end"].contains("sum_received")) {
+      ADD_FAILURE() << "iperf3 said: " << client->out;
+      return 0;
+    }
+    return report["end"]["sum_received"].value("bits_per_second", 0.0);
   }
 
   std::unique_ptr<NetworkManager> manager_;
@@ -297,15 +296,15 @@ TEST_F(NetplaneTest, LinksJoinTwoNamespacesStraight) {
               HasSubstr("mtu 4000"));
   EXPECT_TRUE(Reaches(In("r2"), "10.0.13.1"));
 
-  // The limit holds on r1's end only: 3 MB at 8 Mbit/s within 20%, the other way far faster.
-  // (Both ends at MTU 1500: the kernel's tbf lets about 25% more through with 9000-byte
-  // packets, and far more when the ends' MTUs differ; measured with iproute2's tc as well,
-  // docs/netplane.md.)
-  const double shaped = SecondsToSend("r1", "10.0.12.2", "r2");
-  EXPECT_GT(kSendBytes * 8 / shaped, 8'000'000 * 0.8) << shaped << " s";
-  EXPECT_LT(kSendBytes * 8 / shaped, 8'000'000 * 1.2) << shaped << " s";
-  const double free = SecondsToSend("r2", "10.0.12.1", "r1");
-  EXPECT_LT(free, shaped / 3) << free << " s against " << shaped << " s";
+  // The limit holds on r1's end only: iperf3 measures 8 Mbit/s within 20%, the other way far
+  // faster. (Both ends at MTU 1500: the kernel's tbf lets about 25% more through with
+  // 9000-byte packets, and far more when the ends' MTUs differ; measured with iproute2's tc as
+  // well, docs/netplane.md.)
+  const double shaped = Iperf3Bps("r1", "10.0.12.2", "r2");
+  EXPECT_GT(shaped, 8'000'000 * 0.8);
+  EXPECT_LT(shaped, 8'000'000 * 1.2);
+  const double free = Iperf3Bps("r2", "10.0.12.1", "r1");
+  EXPECT_GT(free, shaped * 3) << free << " bit/s against " << shaped;
 
   // Listed by its first end; removing it takes both ends.
   absl::StatusOr<std::vector<PlumbedLink>> listed = links.List(r1);
@@ -467,8 +466,8 @@ TEST_F(NetplaneTest, NetworksAreIsolatedAndInternalHasNoWayOut) {
 }
 
 // An egress limit on an attachment (tc tbf on the container's interface): a bulk TCP transfer
-// from it runs at the configured rate, within 20%; the other direction is not shaped. Measured
-// with socat (iperf3 is not among mesh's dependencies): the time of a 3 MB send at 8 Mbit/s.
+// from it runs at the configured rate, within 20% as iperf3 measures it; the other direction is
+// not shaped.
 TEST_F(NetplaneTest, EgressLimitShapesWhatTheContainerSends) {
   MustCreate({.name = "front"});
   Container("slow");
@@ -486,13 +485,12 @@ TEST_F(NetplaneTest, EgressLimitShapesWhatTheContainerSends) {
   EXPECT_THAT(*qdisc, HasSubstr("tbf"));
   EXPECT_THAT(*qdisc, HasSubstr("rate 8Mbit"));
 
-  const double shaped = SecondsToSend("slow", sink.address.ToString(), "sink");
-  const double rate = kSendBytes * 8 / shaped;
-  EXPECT_GT(rate, 8'000'000 * 0.8) << shaped << " s";
-  EXPECT_LT(rate, 8'000'000 * 1.2) << shaped << " s";
+  const double shaped = Iperf3Bps("slow", sink.address.ToString(), "sink");
+  EXPECT_GT(shaped, 8'000'000 * 0.8);
+  EXPECT_LT(shaped, 8'000'000 * 1.2);
   // The other way is the bridge's full speed: far faster than the limit.
-  const double free = SecondsToSend("sink", slow->address.ToString(), "slow");
-  EXPECT_LT(free, shaped / 3) << free << " s against " << shaped << " s";
+  const double free = Iperf3Bps("sink", slow->address.ToString(), "slow");
+  EXPECT_GT(free, shaped * 3) << free << " bit/s against " << shaped;
 }
 
 TEST_F(NetplaneTest, NothingLeftAfterTeardownAndRuleCountIsConstant) {
