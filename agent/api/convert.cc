@@ -707,7 +707,7 @@ absl::StatusOr<std::pair<uint8_t, std::optional<uint16_t>>> ParsePolicyPort(absl
 namespace {
 
 // The group's policy: a known default; each rule an action, senders and receivers that name
-// members ("*", a member, "network:NAME"), and ports.
+// members ("*", a member, "network:NAME", "group:NAME"), and ports.
 absl::Status CheckPolicy(const v1::GroupSpec& spec,
                          const std::map<absl::string_view, int>& networks,
                          const std::map<absl::string_view, int>& containers) {
@@ -727,12 +727,18 @@ absl::Status CheckPolicy(const v1::GroupSpec& spec,
     for (const auto& [field, list] :
          {std::pair{"from", &rule.from()}, std::pair{"to", &rule.to()}}) {
       if (list->empty()) {
-        return Invalid(Dot(at, field), "is empty; name members, \"network:NAME\" or \"*\"");
+        return Invalid(Dot(at, field),
+                       "is empty; name members, \"network:NAME\", \"group:NAME\" or \"*\"");
       }
       for (int k = 0; k < list->size(); ++k) {
         const std::string& who = list->Get(k);
         absl::string_view network = who;
         if (who == "*") continue;
+        if (absl::string_view group = who; absl::ConsumePrefix(&group, "group:")) {
+          // Any group, this one or another, existing or not (yet): its members as they are.
+          MESH_RETURN_IF_ERROR(CheckName(NameKind::kGroup, group, At(Dot(at, field), k)));
+          continue;
+        }
         if (absl::ConsumePrefix(&network, "network:")) {
           if (!networks.contains(network)) {
             return Invalid(
@@ -745,7 +751,7 @@ absl::Status CheckPolicy(const v1::GroupSpec& spec,
           return Invalid(
               At(Dot(at, field), k),
               absl::StrCat(Quote(who), " is not a container of group ", Quote(spec.name()),
-                           "; name a member, \"network:NAME\" or \"*\""));
+                           "; name a member, \"network:NAME\", \"group:NAME\" or \"*\""));
         }
       }
     }
@@ -1319,22 +1325,49 @@ std::string PolicyRuleText(const v1::GroupSpec& spec, int index) {
   return absl::StrCat("policy ", spec.name(), " rule ", index + 1, ": ", text);
 }
 
+std::set<std::string> PolicyGroups(const v1::GroupSpec& spec) {
+  std::set<std::string> out;
+  for (const v1::PolicyRule& rule : spec.policy().rules()) {
+    for (const auto* list : {&rule.from(), &rule.to()}) {
+      for (const std::string& who : *list) {
+        absl::string_view group = who;
+        if (absl::ConsumePrefix(&group, "group:") && group != spec.name()) {
+          out.emplace(group);
+        }
+      }
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<netplane::nft::PolicyEntry> ToPolicy(const v1::GroupSpec& spec,
-                                                    const MemberAddresses& addresses) {
+                                                    const MemberAddresses& addresses,
+                                                    const GroupAddresses& groups) {
   netplane::nft::PolicyEntry out;
   out.group = spec.name();
   out.default_deny = spec.policy().default_action() == v1::Policy::DEFAULT_DENY;
   auto resolve = [&](const google::protobuf::RepeatedPtrField<std::string>& who) {
     std::vector<in_addr> list;
+    auto add = [&list](absl::string_view ip) {
+      absl::StatusOr<IpAddress> a = IpAddress::Parse(ip);
+      if (a.ok() && a->is_v4()) list.push_back(netplane::ipam::ToInAddr(*a));
+    };
     for (const std::string& w : who) {
+      absl::string_view group = w;
+      const bool by_group = absl::ConsumePrefix(&group, "group:");
+      if (by_group && group != spec.name()) {
+        if (auto it = groups.find(group); it != groups.end()) {
+          for (const std::string& ip : it->second) add(ip);
+        }
+        continue;
+      }
       absl::string_view network = w;
       const bool by_network = absl::ConsumePrefix(&network, "network:");
       for (const auto& [member, on] : addresses) {
-        if (!by_network && w != "*" && w != member) continue;
+        if (!by_network && !by_group && w != "*" && w != member) continue;
         for (const auto& [net, ip] : on) {
           if (by_network && net != network) continue;
-          absl::StatusOr<IpAddress> a = IpAddress::Parse(ip);
-          if (a.ok() && a->is_v4()) list.push_back(netplane::ipam::ToInAddr(*a));
+          add(ip);
         }
       }
     }

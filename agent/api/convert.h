@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -149,12 +150,18 @@ std::string PolicyRuleText(const v1::GroupSpec& spec, int index);
 // if any. InvalidArgument starting with `at`.
 absl::StatusOr<std::pair<uint8_t, std::optional<uint16_t>>> ParsePolicyPort(absl::string_view text,
                                                                             absl::string_view at);
+// Other groups' members' IPv4 addresses: group name -> addresses.
+using GroupAddresses = std::map<std::string, std::vector<std::string>, std::less<>>;
+// The other groups a policy names ("group:NAME" in a rule's from or to, NAME not the group
+// itself): whose members' addresses ToPolicy needs, and whose changes change the policy.
+std::set<std::string> PolicyGroups(const v1::GroupSpec& spec);
 // The group's policy for netplane, for a valid spec: each rule's senders and receivers as the
-// addresses members have now ("*": every member; "network:N": members' addresses on N),
-// "tcp/80" as protocol . port, "tcp" and "icmp" as protocols; with DEFAULT_DENY, every
-// member address.
+// addresses members have now ("*" and "group:<itself>": every member; "network:N": members'
+// addresses on N; "group:OTHER": `groups`' addresses of OTHER, none if it has none), "tcp/80"
+// as protocol . port, "tcp" and "icmp" as protocols; with DEFAULT_DENY, every member address.
 absl::StatusOr<netplane::nft::PolicyEntry> ToPolicy(const v1::GroupSpec& spec,
-                                                    const MemberAddresses& addresses);
+                                                    const MemberAddresses& addresses,
+                                                    const GroupAddresses& groups = {});
 // `member` (of `spec`) without the routes that go through its links (RoutesThroughLink):
 // what the container itself is made with.
 v1::ContainerSpec WithoutLinkRoutes(const v1::GroupSpec& spec, const v1::ContainerSpec& member);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -100,7 +101,7 @@ void GroupController::ReconcileLinks() {
 }
 
 absl::StatusOr<netplane::nft::PolicyEntry> GroupController::PolicyOf(
-    const v1::GroupSpec& spec) const {
+    const v1::GroupSpec& spec, const std::string& gone) const {
   const std::string& group = spec.name();
   // The records, not Get: the addresses are in memory, and Get reads each runtime state.
   const std::string prefix = absl::StrCat(group, "-");
@@ -117,19 +118,55 @@ absl::StatusOr<netplane::nft::PolicyEntry> GroupController::PolicyOf(
       on.emplace_back(std::string(network), a.ip());
     }
   }
-  return ToPolicy(spec, addresses);
+  GroupAddresses others;
+  for (const std::string& name : PolicyGroups(spec)) {
+    std::vector<std::string>& list = others[name];
+    absl::StatusOr<storev1::GroupRecord> other = Record(name);
+    if (name == gone || !other.ok()) continue;  // none (yet, or any more): no addresses
+    for (const v1::GroupContainer& member : other->spec().containers()) {
+      absl::StatusOr<storev1::ContainerRecord> record =
+          containers_.Record(MemberName(name, member.spec().name()));
+      if (!record.ok()) continue;
+      for (const storev1::Attachment& a : record->attachments()) list.push_back(a.ip());
+    }
+  }
+  return ToPolicy(spec, addresses, others);
 }
 
-absl::Status GroupController::ApplyPolicy(const v1::GroupSpec& spec) {
+absl::Status GroupController::ApplyPolicy(const v1::GroupSpec& spec, const std::string& gone,
+                                          bool refresh) {
+  absl::MutexLock lock(&policy_mu_);
+  if (refresh) {
+    absl::MutexLock groups_lock(&mu_);
+    if (deleting_.contains(spec.name()) || !groups_.contains(spec.name())) return absl::OkStatus();
+  }
   if (spec.policy().rules().empty() && spec.policy().default_action() != v1::Policy::DEFAULT_DENY) {
     return netplane_.RemovePolicy(spec.name());  // none (any more): nothing to look up
   }
-  MESH_ASSIGN_OR_RETURN(netplane::nft::PolicyEntry policy, PolicyOf(spec));
+  MESH_ASSIGN_OR_RETURN(netplane::nft::PolicyEntry policy, PolicyOf(spec, gone));
   absl::Status s = netplane_.SetPolicy(policy);
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat("group ", Q(spec.name()), ": ", s.message()));
   }
   return s;
+}
+
+void GroupController::RefreshPoliciesNaming(const std::string& group, bool deleted) {
+  std::vector<v1::GroupSpec> naming;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, record] : groups_) {
+      if (name != group && PolicyGroups(record.spec()).contains(group)) {
+        naming.push_back(record.spec());
+      }
+    }
+  }
+  for (const v1::GroupSpec& spec : naming) {
+    if (absl::Status s = ApplyPolicy(spec, deleted ? group : "", /*refresh=*/true); !s.ok()) {
+      MESH_LOG(Warning) << "the members of group " << Q(group) << " changed, but the policy of "
+                        << "group " << Q(spec.name()) << " that names them was not updated: " << s;
+    }
+  }
 }
 
 std::vector<netplane::nft::PolicyEntry> GroupController::Policies() const {
@@ -514,6 +551,7 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
       if (!s.ok()) {
         created = s;
       } else {
+        RefreshPoliciesNaming(group);  // other groups' rules about this one see it, too
         created = containers_.Start(c.name());
       }
     }
@@ -542,6 +580,8 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
     groups_[group] = record;
   }
   forget.Commit();
+  // Members may have gone or changed addresses: other groups' rules about this one follow.
+  RefreshPoliciesNaming(group);
   v1::Event event;
   event.set_kind(v1::Event::KIND_GROUP_APPLIED);
   event.set_object(group);
@@ -562,6 +602,10 @@ absl::StatusOr<storev1::GroupRecord> GroupController::Record(const std::string& 
 absl::StatusOr<std::vector<v1::MemberStatus>> GroupController::Delete(const std::string& name) {
   absl::MutexLock group_lock(GroupLock(name));
   MESH_ASSIGN_OR_RETURN(storev1::GroupRecord record, Record(name));
+  absl::Cleanup not_deleting = [this, &name] {
+    absl::MutexLock lock(&mu_);
+    deleting_.erase(name);
+  };
   std::vector<v1::MemberStatus> removed;
   v1::ListContainersRequest mine;
   mine.set_all(true);
@@ -582,7 +626,16 @@ absl::StatusOr<std::vector<v1::MemberStatus>> GroupController::Delete(const std:
                    });
   // The policy first (its addresses are about to be free), then the links: they are the
   // members' interfaces, and each says what went.
-  MESH_RETURN_IF_ERROR(netplane_.RemovePolicy(name));
+  {
+    // Marked first, under policy_mu_: no refresh puts the policy back once it is removed.
+    absl::MutexLock policy_lock(&policy_mu_);
+    {
+      absl::MutexLock lock(&mu_);
+      deleting_.insert(name);
+    }
+    MESH_RETURN_IF_ERROR(netplane_.RemovePolicy(name));
+  }
+  RefreshPoliciesNaming(name, /*deleted=*/true);
   v1::GroupSpec without_links = record.spec();
   without_links.clear_links();
   MESH_RETURN_IF_ERROR(SyncLinks(

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,10 +71,18 @@ class GroupController {
   // Each change goes to `report`; the first error stops it.
   absl::Status SyncLinks(const v1::GroupSpec& spec, const Progress& report,
                          const std::string& member = "");
-  // The group's policy for its members' addresses now (ToPolicy).
-  absl::StatusOr<netplane::nft::PolicyEntry> PolicyOf(const v1::GroupSpec& spec) const;
+  // The group's policy for its members' addresses now, and those of the other groups it names
+  // (ToPolicy); group `gone` counts as having no members (it is being deleted).
+  absl::StatusOr<netplane::nft::PolicyEntry> PolicyOf(const v1::GroupSpec& spec,
+                                                      const std::string& gone = "") const;
   // Puts the group's policy in force for the members that exist (none: removes it).
-  absl::Status ApplyPolicy(const v1::GroupSpec& spec);
+  // `refresh`: another group's change asks; nothing is done for a group being deleted.
+  absl::Status ApplyPolicy(const v1::GroupSpec& spec, const std::string& gone = "",
+                           bool refresh = false);
+  // The policies of the other groups that name `group` ("group:NAME"), again: its members
+  // changed (`deleted`: it is going, its addresses leave them). Failures are logged: the
+  // group's own change stands.
+  void RefreshPoliciesNaming(const std::string& group, bool deleted = false);
   // The pinned network namespace of a container ("" if it has none, or does not exist).
   std::string NetnsOf(const std::string& container) const;
 
@@ -85,6 +94,13 @@ class GroupController {
   EventBus& events_;
   mutable absl::Mutex mu_;
   std::map<std::string, storev1::GroupRecord> groups_ ABSL_GUARDED_BY(mu_);
+  // Held from computing a policy to putting it in force, so that of two computations of one
+  // group's policy the later one is always the one in force (a group's Apply and another
+  // group's refresh of it may run at once). A leaf: nothing else is locked under it but mu_
+  // and the controllers' own locks.
+  absl::Mutex policy_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Groups whose Delete has begun: their policy is not put back by a refresh.
+  std::set<std::string> deleting_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::unique_ptr<absl::Mutex>> locks_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -767,6 +767,92 @@ TEST_F(MeshctlTest, UpThreeTierExampleReachesExactlyWhatThePolicyAllows) {
   ExpectTraces(clean_);
 }
 
+// A policy that names another group ("group:front"): that group's members reach the api
+// across the isolation between networks, before the group exists and as it grows (the policy
+// follows its members), after kill -9 and a restart of meshd, and no more once it is down; a
+// third group's member stays isolated. check names the rule each time.
+TEST_F(MeshctlTest, PolicyNamingAnotherGroupFollowsItsMembers) {
+  const std::string back = WriteSpec("back.yaml", R"(name: back
+networks:
+  back: {subnet: 10.81.2.0/24}
+containers:
+  api:
+    image: busybox
+    init: true
+    command: sh -c 'mkdir -p /www && echo api > /www/index.html && exec httpd -f -p 8080 -h /www'
+    networks:
+      back: {ipv4_address: 10.81.2.10}
+policy:
+  default: deny
+  rules:
+    - {action: allow, from: "group:front", to: api, ports: [tcp/8080], description: the front calls the api}
+)");
+  auto sleeper = [](const std::string& name, const std::string& network,
+                    const std::string& address) {
+    return absl::StrCat("  ", name, ":\n    image: busybox\n    init: true\n",
+                        "    command: [sleep, \"2147483647\"]\n    networks:\n      ", network,
+                        ": {ipv4_address: ", address, "}\n");
+  };
+  const std::string front_one = WriteSpec(
+      "front.yaml", absl::StrCat("name: front\nnetworks:\n  front: {subnet: 10.81.1.0/24}\n",
+                                 "containers:\n", sleeper("web", "front", "10.81.1.10")));
+  const std::string front_two = WriteSpec(
+      "front2.yaml",
+      absl::StrCat("name: front\nnetworks:\n  front: {subnet: 10.81.1.0/24}\n", "containers:\n",
+                   sleeper("web", "front", "10.81.1.10"), sleeper("web2", "front", "10.81.1.11")));
+  const std::string stranger =
+      WriteSpec("stranger.yaml", absl::StrCat("name: stranger\nnetworks:\n  elsewhere: {subnet: "
+                                              "10.81.3.0/24}\ncontainers:\n",
+                                              sleeper("x", "elsewhere", "10.81.3.10")));
+  for (const std::string& spec : {back, front_one, stranger}) {
+    const std::vector<std::string> up = {"up", "-f", spec, "--wait"};
+    Result r = Meshctl(up, "", absl::Seconds(90));
+    ASSERT_EQ(r.code, 0) << Describe(up, r);
+  }
+  auto check = [&](const std::string& from) {
+    return Meshctl({"check", from, "10.81.2.10", "8080/tcp"});
+  };
+  const std::string allowed =
+      "accepted by rule \"policy back rule 1: the front calls the api\" (inet mesh forward";
+  // Made after the policy that names its group: front's member is let in all the same.
+  Result r = check("front-web");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("front-web -> 10.81.2.10 8080/tcp: reachable, connected"));
+  EXPECT_THAT(r.out, HasSubstr(allowed));
+  EXPECT_EQ(Meshctl({"exec", "front-web", "wget", "-qO-", "http://10.81.2.10:8080/"}).out, "api\n");
+  r = check("stranger-x");
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("dropped by rule \"networks are isolated from each other\""));
+  // front grows: its new member is in the policy before it starts.
+  r = Meshctl({"up", "-f", front_two, "--wait"}, "", absl::Seconds(90));
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  r = check("front-web2");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr(allowed));
+
+  meshd_->Kill9();
+  ASSERT_TRUE(meshd_->Restart().ok());
+  r = check("front-web2");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr(allowed));
+
+  // front goes: its addresses leave back's policy.
+  const std::vector<std::string> from_set = {"nft",  "list", "set",
+                                             "inet", "mesh", "policy/back/0/from"};
+  EXPECT_THAT(sandbox().Check(Sandbox::Ns::kHost, from_set).value_or(""), HasSubstr("10.81.1.11"));
+  r = Meshctl({"down", "front"});
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  absl::StatusOr<std::string> left = sandbox().Check(Sandbox::Ns::kHost, from_set);
+  ASSERT_TRUE(left.ok()) << left.status();
+  EXPECT_THAT(*left, Not(HasSubstr("10.81.1.1"))) << *left;
+  for (const char* group : {"back", "stranger"}) {
+    r = Meshctl({"down", group});
+    EXPECT_EQ(r.code, 0) << r.out << r.err;
+  }
+  EXPECT_THAT(AllContainers(), ::testing::IsEmpty());
+  ExpectTraces(clean_);
+}
+
 // deploy/examples/ring.yaml: four routers, four point-to-point links, static routes through
 // them. Both ways round the ring work; a route the spec takes away (re-applied) is gone at once,
 // and only the link it went with is made again.

@@ -1098,6 +1098,12 @@ TEST(ValidateGroupSpecTest, PolicyRulesAreCheckedAtTheirFields) {
        "spec.policy.rules[1].from[0]", "\"mid\" is not a network of group"},
       {"nobody", [](auto& g) { g.mutable_policy()->mutable_rules(1)->clear_to(); },
        "spec.policy.rules[1].to", "is empty"},
+      {"a group by a name no group can have",
+       [](auto& g) { g.mutable_policy()->mutable_rules(0)->set_from(0, "group:Front_End"); },
+       "spec.policy.rules[0].from[0]", "group name"},
+      {"a group without a name",
+       [](auto& g) { g.mutable_policy()->mutable_rules(0)->set_to(0, "group:"); },
+       "spec.policy.rules[0].to[0]", "group name"},
       {"bad port", [](auto& g) { g.mutable_policy()->mutable_rules(0)->set_ports(0, "tcp/0"); },
        "spec.policy.rules[0].ports[0]", "1 to 65535"},
       {"bad protocol", [](auto& g) { g.mutable_policy()->mutable_rules(0)->set_ports(1, "sctp"); },
@@ -1145,6 +1151,42 @@ TEST(ToPolicyTest, MembersBecomeTheirAddressesAndPortsTheirProtocols) {
   EXPECT_EQ(p->rules[1].comment, "policy shop rule 2: nobody talks to the cache");
   EXPECT_THAT(text(p->members),
               ::testing::UnorderedElementsAre("10.88.1.2", "10.88.2.2", "10.88.2.3", "10.88.2.4"));
+}
+
+// Rules may name whole groups: another group's members by the addresses it has now (none
+// while it does not exist), the group itself as every member.
+TEST(ToPolicyTest, GroupsBecomeTheirMembersAddresses) {
+  v1::GroupSpec g = Policed();
+  v1::PolicyRule* from_front = g.mutable_policy()->add_rules();
+  from_front->set_action(v1::PolicyRule::ACTION_ALLOW);
+  from_front->add_from("group:front");
+  from_front->add_from("group:nosuch");
+  from_front->add_to("group:shop");
+  from_front->add_ports("tcp/443");
+  ASSERT_TRUE(ValidateGroupSpec(g).ok()) << ValidateGroupSpec(g);
+  EXPECT_THAT(PolicyGroups(g), ElementsAre("front", "nosuch"));
+  const MemberAddresses addresses = {{"web", {{"front", "10.88.1.2"}}},
+                                     {"db", {{"back", "10.88.2.3"}}}};
+  const GroupAddresses groups = {{"front", {"10.90.0.2", "10.90.0.3"}}, {"nosuch", {}}};
+  absl::StatusOr<netplane::nft::PolicyEntry> p = ToPolicy(g, addresses, groups);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->rules.size(), 3u);
+  auto text = [](const std::vector<in_addr>& list) {
+    std::vector<std::string> out;
+    for (const in_addr& a : list) {
+      char buffer[INET_ADDRSTRLEN];
+      out.push_back(inet_ntop(AF_INET, &a, buffer, sizeof(buffer)));
+    }
+    return out;
+  };
+  EXPECT_THAT(text(p->rules[2].from), ElementsAre("10.90.0.2", "10.90.0.3"));
+  EXPECT_THAT(text(p->rules[2].to), ::testing::UnorderedElementsAre("10.88.1.2", "10.88.2.3"));
+  EXPECT_EQ(p->rules[2].comment,
+            "policy shop rule 3: allow group:front,group:nosuch -> group:shop tcp/443");
+  // Without the other groups' addresses, the rule matches nobody from there.
+  p = ToPolicy(g, addresses);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->rules[2].from.empty());
 }
 
 TEST(ValidateGroupSpecTest, LongestNamesThatFit) {
