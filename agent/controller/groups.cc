@@ -358,8 +358,13 @@ absl::StatusOr<v1::Group> GroupController::Apply(const v1::GroupSpec& spec,
         if (made) return;
         // Best effort: a record left behind is dropped by Delete, or by the next Apply.
         store_.DeleteGroup(group).IgnoreError();
-        absl::MutexLock lock(&mu_);
-        groups_.erase(group);
+        {
+          absl::MutexLock lock(&mu_);
+          groups_.erase(group);
+        }
+        // Its policy went in before the first member; with no record, no refresh puts it back.
+        absl::MutexLock policy_lock(&policy_mu_);
+        netplane_.RemovePolicy(group).IgnoreError();
       });
     }
     FaultPoint("group.apply.recorded");

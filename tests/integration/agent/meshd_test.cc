@@ -939,6 +939,44 @@ TEST_F(GroupTest, ApplyReapplyChangeOneAndDelete) {
   EXPECT_EQ(Traces(), empty);
 }
 
+// A new group whose Apply fails before any member is made leaves nothing: no record, and no
+// policy in mesh's table (it goes in before the first member). The group has no network of
+// its own (a network made would be a member made); "lan" only makes mesh's table exist.
+TEST_F(GroupTest, AFailedFirstApplyLeavesNoPolicyBehind) {
+  v1::CreateNetworkRequest lan;
+  lan.mutable_spec()->set_name("lan");
+  lan.mutable_spec()->set_subnet("10.88.9.0/24");
+  v1::Network network;
+  ASSERT_TRUE(meshd().networks().Create(Ctx().get(), lan, &network).ok());
+  v1::GroupSpec spec;
+  spec.set_name("doomed");
+  v1::GroupContainer* a = spec.add_containers();
+  a->mutable_spec()->set_name("a");
+  a->mutable_spec()->set_image("nosuchimage");
+  spec.mutable_policy()->set_default_action(v1::Policy::DEFAULT_DENY);
+  v1::ApplyGroupRequest request;
+  *request.mutable_spec() = spec;
+  auto context = Ctx(absl::Seconds(60));
+  auto reader = meshd().groups().Apply(context.get(), request);
+  for (v1::ApplyGroupProgress progress; reader->Read(&progress);) {
+  }
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << StatusText(status);
+  v1::GetGroupRequest get;
+  get.set_name("doomed");
+  v1::Group group;
+  EXPECT_EQ(meshd().groups().Get(Ctx().get(), get, &group).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  absl::StatusOr<std::string> table =
+      sandbox().Check(Sandbox::Ns::kHost, {"nft", "list", "table", "inet", "mesh"});
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_THAT(*table, Not(HasSubstr("policy doomed"))) << *table;
+  v1::RemoveNetworkRequest remove;
+  remove.set_name("lan");
+  v1::RemoveNetworkResponse removed;
+  EXPECT_TRUE(meshd().networks().Remove(Ctx().get(), remove, &removed).ok());
+}
+
 TEST_F(GroupTest, ApplyKilledAtRandomPointsConvergesToOneCleanApply) {
   // TESTING.md #16: an Apply killed at 200 random moments, then one clean Apply.
   const std::string empty = Traces();
