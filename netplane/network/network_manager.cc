@@ -472,9 +472,9 @@ absl::Status NetworkManager::CheckPortsFree(const std::vector<PortMapping>& port
   return absl::OkStatus();
 }
 
-std::string NetworkManager::NextIfname(absl::string_view container_id) const {
+std::string NetworkManager::NextIfname(absl::string_view container_id,
+                                       std::set<std::string> used) const {
   // The container's attachments are one range of the map (keys sort by container first).
-  std::set<std::string> used;
   for (auto it = attachments_.lower_bound({std::string(container_id), ""});
        it != attachments_.end() && it->first.first == container_id; ++it) {
     used.insert(it->second.ifname);
@@ -533,7 +533,20 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
   result.container_id = request.container_id;
   result.network = request.network;
   result.netns_path = request.netns_path;
-  result.ifname = request.ifname.empty() ? NextIfname(request.container_id) : request.ifname;
+  // The first free ethN: not another attachment's, nor any interface the namespace has (a
+  // point-to-point link's end, one the container made itself). The socket serves the plumbing.
+  std::unique_ptr<netlink::RtnlOps> inside;
+  result.ifname = request.ifname;
+  if (result.ifname.empty()) {
+    absl::StatusOr<std::unique_ptr<netlink::RtnlOps>> opened = open_in_netns_(*netns);
+    if (!opened.ok()) return Annotate(opened.status(), what);
+    inside = *std::move(opened);
+    absl::StatusOr<std::vector<netlink::LinkInfo>> present = inside->ListLinks();
+    if (!present.ok()) return Annotate(present.status(), what);
+    std::set<std::string> taken;
+    for (const netlink::LinkInfo& link : *present) taken.insert(link.name);
+    result.ifname = NextIfname(request.container_id, std::move(taken));
+  }
   result.host_ifname = VethHostName(request.container_id, request.network);
   const std::array<uint8_t, 6> mac = ContainerMac(request.container_id, request.network);
   result.mac = MacToString(mac);
@@ -581,7 +594,7 @@ absl::StatusOr<AttachResult> NetworkManager::Attach(const AttachRequest& request
     ipam_->Release(network_name, owner).IgnoreError();
   });
 
-  MESH_RETURN_IF_ERROR(Annotate(PlumbAttachment(network, result, *netns), what));
+  MESH_RETURN_IF_ERROR(Annotate(PlumbAttachment(network, result, *netns, std::move(inside)), what));
   undo.Push([this, name = result.host_ifname] { host_->DeleteLink(name).IgnoreError(); });
 
   if (!request.ports.empty()) {
@@ -608,7 +621,8 @@ absl::Status NetworkManager::EnsureBridge(Network& network) {
 }
 
 absl::Status NetworkManager::PlumbAttachment(const Network& network, const AttachResult& result,
-                                             const NamespaceHandle& netns) {
+                                             const NamespaceHandle& netns,
+                                             std::unique_ptr<netlink::RtnlOps> inside) {
   // Order: veth pair (host end up on the bridge, peer born in the container's namespace under
   // its final name and MAC), hairpin, loopback, address, default route.
   netlink::VethSpec veth;
@@ -632,7 +646,9 @@ absl::Status NetworkManager::PlumbAttachment(const Network& network, const Attac
 
   MESH_RETURN_IF_ERROR(host_->DisableIpv6(veth.name));
   MESH_RETURN_IF_ERROR(host_->SetHairpin(veth.name, true));
-  MESH_ASSIGN_OR_RETURN(std::unique_ptr<netlink::RtnlOps> inside, open_in_netns_(netns));
+  if (inside == nullptr) {
+    MESH_ASSIGN_OR_RETURN(inside, open_in_netns_(netns));
+  }
   MESH_RETURN_IF_ERROR(inside->SetLinkUp("lo"));
   MESH_RETURN_IF_ERROR(inside->DisableIpv6(result.ifname));  // IPv4 networks, like Docker's
   MESH_RETURN_IF_ERROR(inside->SetLinkUp(result.ifname));

@@ -221,11 +221,17 @@ class NetworkManager {
   static std::vector<netfilter::ProtoPort> StaleFlowPorts(const std::vector<PortMapping>& ports);
   // The kernel side of an attachment (veth pair, hairpin, address and route inside); undone on
   // error. `result` carries the address and names.
+  // `inside`: the namespace's rtnetlink, if the caller has it open already.
   absl::Status PlumbAttachment(const Network& network, const AttachResult& result,
-                               const NamespaceHandle& netns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                               const NamespaceHandle& netns,
+                               std::unique_ptr<netlink::RtnlOps> inside = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status EnsureBridge(Network& network) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RepairNftTable(const std::string& reason);
-  std::string NextIfname(absl::string_view container_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first "ethN" that is neither in `used` nor the name of another of the container's
+  // attachments.
+  std::string NextIfname(absl::string_view container_id, std::set<std::string> used) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const NetworkManagerOptions options_;
   const std::unique_ptr<netlink::RtnlOps> host_;

@@ -424,6 +424,25 @@ TEST_F(NetworkManagerTest, PoliciesAreKeptAcrossRebuildsRolledBackOnFailureAndRe
   EXPECT_TRUE(manager_->RemovePolicy("nobody").ok());
 }
 
+// An attachment without a name gets the first free ethN: not another attachment's, nor an
+// interface the namespace has already (a point-to-point link's end is often eth1).
+TEST_F(NetworkManagerTest, UnnamedAttachmentsSkipInterfacesTheNamespaceHas) {
+  ASSERT_TRUE(manager_->CreateNetwork({.name = "front"}).ok());
+  ASSERT_TRUE(manager_->CreateNetwork({.name = "back"}).ok());
+  absl::StatusOr<NamespaceHandle> ns = NamespaceHandle::Open(kContainerNetns, CLONE_NEWNET);
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  ASSERT_TRUE(kernel_.Ops(testing::FakeKernel::KeyOf(*ns))->CreateBridge("eth1", 1500, "").ok());
+  AttachRequest first{.container_id = "r1", .netns_path = kContainerNetns, .network = "front"};
+  absl::StatusOr<AttachResult> a = manager_->Attach(first);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->ifname, "eth0");
+  AttachRequest second = first;
+  second.network = "back";
+  absl::StatusOr<AttachResult> b = manager_->Attach(second);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->ifname, "eth2");
+}
+
 // `meshctl check`: a probe's trace element, shared by concurrent checks of the same packet,
 // kept across a rebuild, gone with the last StopTrace.
 TEST_F(NetworkManagerTest, TracesAreCountedAndSurviveRebuilds) {
