@@ -1,6 +1,5 @@
 #include "agent/check/check.h"
 
-#include <arpa/inet.h>
 #include <linux/netfilter.h>
 #include <poll.h>
 #include <sched.h>
@@ -10,6 +9,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/quote.h"
 #include "base/status_macros.h"
+#include "netplane/ipam/ip.h"
 #include "netplane/nft/ruleset.h"
 
 namespace mesh::agent {
@@ -24,19 +25,15 @@ namespace {
 
 using netplane::netfilter::TraceDecision;
 
+// "10.0.12.1", or a link's "10.0.12.1/30".
 std::optional<in_addr> ParseIpv4(absl::string_view text) {
-  // Link addresses carry their prefix length ("10.0.12.1/30").
-  text = text.substr(0, text.find('/'));
-  in_addr a{};
-  if (inet_pton(AF_INET, std::string(text).c_str(), &a) != 1) return std::nullopt;
-  return a;
+  absl::StatusOr<netplane::ipam::IpAddress> a =
+      netplane::ipam::IpAddress::Parse(text.substr(0, text.find('/')));
+  if (!a.ok() || !a->is_v4()) return std::nullopt;
+  return netplane::ipam::ToInAddr(*a);
 }
 
-std::string AddressText(in_addr a) {
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &a, text, sizeof(text));
-  return text;
-}
+std::string AddressText(in_addr a) { return netplane::ipam::FromInAddr(a).ToString(); }
 
 v1::CheckResult::Outcome ToApiOutcome(ProbeOutcome::Kind kind) {
   switch (kind) {
@@ -347,7 +344,10 @@ absl::StatusOr<v1::CheckResult> Checker::Run(const Source& from, const ProbeTarg
 
   // Tracing first, then the packet. Either failing leaves the probe untraced, not failed.
   const netplane::nft::TraceEntry entry{packet.source, packet.destination, packet.proto};
-  absl::Status traced = netplane_.StartTrace(entry);
+  const absl::Status traced = netplane_.StartTrace(entry);
+  absl::Cleanup stop_trace = [&] {
+    if (traced.ok()) netplane_.StopTrace(entry);
+  };
   std::unique_ptr<netplane::netfilter::TraceListener> listener;
   if (traced.ok()) {
     absl::StatusOr<std::unique_ptr<netplane::netfilter::TraceListener>> l =
@@ -396,7 +396,7 @@ absl::StatusOr<v1::CheckResult> Checker::Run(const Source& from, const ProbeTarg
   const absl::Duration elapsed = absl::Now() - start;
   // The events of the packet's path were queued while it passed, before any answer came.
   drain();
-  if (traced.ok()) netplane_.StopTrace(entry);
+  std::move(stop_trace).Invoke();
 
   const TraceDecision decision = DecideFromTrace(events, packet, netplane::nft::kTableName);
   // A drop in the trace is the answer unless something did come back (a retransmission that

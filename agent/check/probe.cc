@@ -11,17 +11,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/errno_status.h"
+#include "netplane/ipam/ip.h"
 
 namespace mesh::agent {
 namespace {
 
 constexpr char kPayload[] = "mesh check\n";
-
-std::string AddressText(in_addr a) {
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &a, text, sizeof(text));
-  return text;
-}
 
 sockaddr_in SockAddr(in_addr address, uint16_t port) {
   sockaddr_in sa{};
@@ -50,7 +45,8 @@ uint16_t NextEchoId() {
 }
 
 std::string UnreachableText(uint8_t type, uint8_t code, in_addr from) {
-  const std::string by = absl::StrCat(" (ICMP from ", AddressText(from), ")");
+  const std::string by =
+      absl::StrCat(" (ICMP from ", netplane::ipam::FromInAddr(from).ToString(), ")");
   if (type == ICMP_TIME_EXCEEDED) return absl::StrCat("time to live exceeded", by);
   switch (code) {
     case ICMP_NET_UNREACH:

@@ -161,6 +161,8 @@ in_addr ToInAddr(const IpAddress& address) {
   return out;
 }
 
+IpAddress FromInAddr(in_addr address) { return IpAddress::V4(ntohl(address.s_addr)); }
+
 absl::StatusOr<InterfaceAddress> InterfaceAddress::Parse(absl::string_view text) {
   MESH_ASSIGN_OR_RETURN(auto parsed, ParseSlashed(text, "address", "10.0.12.1/30"));
   InterfaceAddress out;

@@ -80,6 +80,8 @@ std::ostream& operator<<(std::ostream& os, const IpAddress& address);
 // The address as the kernel's struct (network byte order). IPv4 only: an IPv6 address gives
 // 0.0.0.0, so callers check the family first.
 in_addr ToInAddr(const IpAddress& address);
+// And back: an IPv4 address from the kernel's struct.
+IpAddress FromInAddr(in_addr address);
 
 // A subnet: a network address and a prefix length, with no host bits set (so two prefixes
 // are equal exactly when they denote the same set of addresses). Ordered by address, then

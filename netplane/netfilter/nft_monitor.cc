@@ -15,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "base/errno_status.h"
 #include "base/log.h"
+#include "base/status_macros.h"
+#include "netplane/netfilter/group_socket.h"
 
 namespace mesh::netplane::netfilter {
 namespace {
@@ -49,21 +51,12 @@ const char* EventName(int msg) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NftMonitor>> NftMonitor::Start(Options options, Callback on_change) {
-  mnl_socket* nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (nl == nullptr) return mesh::ErrnoToStatus(errno, "nftables monitor: open netlink socket");
-  if (mnl_socket_bind(nl, 1U << (NFNLGRP_NFTABLES - 1), MNL_SOCKET_AUTOPID) < 0) {
-    absl::Status s = mesh::ErrnoToStatus(errno, "nftables monitor: join NFNLGRP_NFTABLES");
-    mnl_socket_close(nl);
-    return s;
-  }
+  MESH_ASSIGN_OR_RETURN(nft::NftnlPtr<mnl_socket> socket,
+                        OpenGroupSocket(NFNLGRP_NFTABLES, "nftables monitor"));
   UniqueFd stop(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!stop) {
-    absl::Status s = mesh::ErrnoToStatus(errno, "nftables monitor: eventfd");
-    mnl_socket_close(nl);
-    return s;
-  }
+  if (!stop) return mesh::ErrnoToStatus(errno, "nftables monitor: eventfd");
   std::unique_ptr<NftMonitor> monitor(
-      new NftMonitor(std::move(options), std::move(on_change), nl, std::move(stop)));
+      new NftMonitor(std::move(options), std::move(on_change), socket.release(), std::move(stop)));
   monitor->thread_ = std::thread([m = monitor.get()] { m->Run(); });
   return monitor;
 }

@@ -16,6 +16,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/errno_status.h"
+#include "base/status_macros.h"
+#include "netplane/netfilter/group_socket.h"
 #include "netplane/nft/nftnl_ptr.h"
 
 namespace mesh::netplane::netfilter {
@@ -176,17 +178,12 @@ TraceDecision DecideFromTrace(const std::vector<TraceEvent>& events, const Probe
 }
 
 absl::StatusOr<std::unique_ptr<TraceListener>> TraceListener::Open() {
-  mnl_socket* nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (nl == nullptr) return mesh::ErrnoToStatus(errno, "nftables trace: open netlink socket");
-  if (mnl_socket_bind(nl, 1U << (NFNLGRP_NFTRACE - 1), MNL_SOCKET_AUTOPID) < 0) {
-    absl::Status s = mesh::ErrnoToStatus(errno, "nftables trace: join NFNLGRP_NFTRACE");
-    mnl_socket_close(nl);
-    return s;
-  }
+  MESH_ASSIGN_OR_RETURN(nft::NftnlPtr<mnl_socket> nl,
+                        OpenGroupSocket(NFNLGRP_NFTRACE, "nftables trace"));
   // A probe's path is a few dozen events; room for many concurrent checks besides.
   int size = 1 << 20;
-  (void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-  return std::unique_ptr<TraceListener>(new TraceListener(nl));
+  (void)setsockopt(mnl_socket_get_fd(nl.get()), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  return std::unique_ptr<TraceListener>(new TraceListener(nl.release()));
 }
 
 TraceListener::~TraceListener() { mnl_socket_close(socket_); }

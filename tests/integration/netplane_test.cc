@@ -598,15 +598,24 @@ TEST_F(NetplaneTest, FullPoolIsResourceExhaustedAndRollsBack) {
   EXPECT_THAT(std::string(full.status().message()), HasSubstr("10.88.9.0/30"));
   EXPECT_EQ(MeshLinks().size(), 2u);  // bridge + c1's veth
 
-  // A failure after the veth exists rolls it back too: c3 already has an eth0.
+  // A failure after the veth exists rolls it back too: c3 already has an eth0, and the attach
+  // asks for that name.
   Container("c3");
   ASSERT_TRUE(sandbox().Check(In("c3"), {"ip", "link", "add", "eth0", "type", "bridge"}).ok());
   ASSERT_TRUE(manager_->Detach("c1", "tiny").ok());
-  auto taken =
-      manager_->Attach({.container_id = "c3", .netns_path = "/run/netns/c3", .network = "tiny"});
+  AttachRequest c3{.container_id = "c3", .netns_path = "/run/netns/c3", .network = "tiny"};
+  c3.ifname = "eth0";
+  auto taken = manager_->Attach(c3);
   EXPECT_EQ(taken.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(MeshLinks().size(), 1u);
-  // The lease went back too: the next attach gets the only address.
+  // The lease went back too: the next attach gets the only address. Unnamed, it takes the
+  // first name the namespace does not have.
+  c3.ifname.clear();
+  absl::StatusOr<AttachResult> unnamed = manager_->Attach(c3);
+  ASSERT_TRUE(unnamed.ok()) << unnamed.status();
+  EXPECT_EQ(unnamed->ifname, "eth1");
+  EXPECT_EQ(unnamed->address.ToString(), "10.88.9.2");
+  ASSERT_TRUE(manager_->Detach("c3", "tiny").ok());
   EXPECT_EQ(MustAttach("c2", "tiny").address.ToString(), "10.88.9.2");
 }
 

@@ -1118,6 +1118,13 @@ TEST(ValidateGroupSpecTest, PolicyRulesAreCheckedAtTheirFields) {
   ExpectEachRefused<v1::GroupSpec>(cases, Policed, ValidateGroupSpec);
 }
 
+// A policy's addresses as text, in order.
+std::vector<std::string> Text(const std::vector<in_addr>& list) {
+  std::vector<std::string> out;
+  for (const in_addr& a : list) out.push_back(netplane::ipam::FromInAddr(a).ToString());
+  return out;
+}
+
 TEST(ToPolicyTest, MembersBecomeTheirAddressesAndPortsTheirProtocols) {
   const v1::GroupSpec g = Policed();
   const MemberAddresses addresses = {
@@ -1126,30 +1133,22 @@ TEST(ToPolicyTest, MembersBecomeTheirAddressesAndPortsTheirProtocols) {
       {"cache", {{"back", "10.88.2.4"}}}};  // sidecar: no addresses of its own
   absl::StatusOr<netplane::nft::PolicyEntry> p = ToPolicy(g, addresses);
   ASSERT_TRUE(p.ok()) << p.status();
-  auto text = [](const std::vector<in_addr>& list) {
-    std::vector<std::string> out;
-    for (const in_addr& a : list) {
-      char buffer[INET_ADDRSTRLEN];
-      out.push_back(inet_ntop(AF_INET, &a, buffer, sizeof(buffer)));
-    }
-    return out;
-  };
   EXPECT_EQ(p->group, "shop");
   EXPECT_TRUE(p->default_deny);
   ASSERT_EQ(p->rules.size(), 2u);
   EXPECT_TRUE(p->rules[0].allow);
-  EXPECT_THAT(text(p->rules[0].from), ElementsAre("10.88.1.2", "10.88.2.2"));
-  EXPECT_THAT(text(p->rules[0].to), ElementsAre("10.88.2.3"));
+  EXPECT_THAT(Text(p->rules[0].from), ElementsAre("10.88.1.2", "10.88.2.2"));
+  EXPECT_THAT(Text(p->rules[0].to), ElementsAre("10.88.2.3"));
   ASSERT_EQ(p->rules[0].ports.size(), 1u);
   EXPECT_EQ(p->rules[0].ports[0], (std::pair<uint8_t, uint16_t>{IPPROTO_TCP, 5432}));
   EXPECT_THAT(p->rules[0].protocols, ElementsAre(IPPROTO_ICMP));
   EXPECT_EQ(p->rules[0].comment, "policy shop rule 1: allow web -> db tcp/5432,icmp");
   EXPECT_FALSE(p->rules[1].allow);
   // network:back: every member's address on back.
-  EXPECT_THAT(text(p->rules[1].from),
+  EXPECT_THAT(Text(p->rules[1].from),
               ::testing::UnorderedElementsAre("10.88.2.2", "10.88.2.3", "10.88.2.4"));
   EXPECT_EQ(p->rules[1].comment, "policy shop rule 2: nobody talks to the cache");
-  EXPECT_THAT(text(p->members),
+  EXPECT_THAT(Text(p->members),
               ::testing::UnorderedElementsAre("10.88.1.2", "10.88.2.2", "10.88.2.3", "10.88.2.4"));
 }
 
@@ -1171,16 +1170,8 @@ TEST(ToPolicyTest, GroupsBecomeTheirMembersAddresses) {
   absl::StatusOr<netplane::nft::PolicyEntry> p = ToPolicy(g, addresses, groups);
   ASSERT_TRUE(p.ok()) << p.status();
   ASSERT_EQ(p->rules.size(), 3u);
-  auto text = [](const std::vector<in_addr>& list) {
-    std::vector<std::string> out;
-    for (const in_addr& a : list) {
-      char buffer[INET_ADDRSTRLEN];
-      out.push_back(inet_ntop(AF_INET, &a, buffer, sizeof(buffer)));
-    }
-    return out;
-  };
-  EXPECT_THAT(text(p->rules[2].from), ElementsAre("10.90.0.2", "10.90.0.3"));
-  EXPECT_THAT(text(p->rules[2].to), ::testing::UnorderedElementsAre("10.88.1.2", "10.88.2.3"));
+  EXPECT_THAT(Text(p->rules[2].from), ElementsAre("10.90.0.2", "10.90.0.3"));
+  EXPECT_THAT(Text(p->rules[2].to), ::testing::UnorderedElementsAre("10.88.1.2", "10.88.2.3"));
   EXPECT_EQ(p->rules[2].comment,
             "policy shop rule 3: allow group:front,group:nosuch -> group:shop tcp/443");
   // Without the other groups' addresses, the rule matches nobody from there.
