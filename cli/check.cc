@@ -40,6 +40,40 @@ std::string OutcomeWord(const v1::CheckResult& r) {
   }
 }
 
+// Rows as columns left-aligned two spaces apart, the last column unpadded.
+std::string AlignColumns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      absl::StrAppend(&line, row[i]);
+      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
+    }
+    absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
+// "dropped by \"policy tiers: ...\"", "accepted by the policy of chain forward", "not traced".
+std::string DecisionText(const v1::RuleDecision& d) {
+  switch (d.verdict()) {
+    case v1::RuleDecision::VERDICT_ACCEPTED:
+    case v1::RuleDecision::VERDICT_DROPPED:
+      return absl::StrCat(d.verdict() == v1::RuleDecision::VERDICT_DROPPED ? "dropped" : "accepted",
+                          " by ", d.rule_handle() != 0 ? Quote(d.rule()) : d.rule(),
+                          d.mesh() ? "" : absl::StrCat(" (", d.table(), ")"));
+    case v1::RuleDecision::VERDICT_NO_FILTER:
+      return "no filter rule met it";
+    default:
+      return "not traced";
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<v1::Probe> ParseProbe(absl::string_view text) {
@@ -124,6 +158,17 @@ std::string FormatCheck(const v1::CheckResult& r) {
   return out;
 }
 
+std::string FormatWhy(const v1::CheckGroupResponse& response, absl::string_view group) {
+  const std::string prefix = absl::StrCat(group, "-");
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::CheckResult& r : response.results()) {
+    rows.push_back({absl::StrCat(absl::StripPrefix(r.from(), prefix), " -> ",
+                                 absl::StripPrefix(r.to(), prefix)),
+                    ProbeText(r.probe()), OutcomeWord(r), DecisionText(r.decision())});
+  }
+  return AlignColumns(rows);
+}
+
 std::string FormatMatrix(const v1::CheckGroupResponse& response, absl::string_view group) {
   const std::string prefix = absl::StrCat(group, "-");
   auto short_name = [&](const std::string& name) {
@@ -151,19 +196,7 @@ std::string FormatMatrix(const v1::CheckGroupResponse& response, absl::string_vi
       row.push_back(cell.empty() ? "-" : absl::StrJoin(cell, ","));
     }
   }
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      absl::StrAppend(&line, row[i]);
-      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
-    }
-    absl::StrAppend(&out, line, "\n");
-  }
+  std::string out = AlignColumns(rows);
   std::vector<std::string> probes;
   for (const v1::Probe& p : response.probes()) probes.push_back(ProbeText(p));
   absl::StrAppend(&out, "probes: ", absl::StrJoin(probes, " "),

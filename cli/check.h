@@ -24,5 +24,8 @@ std::string FormatCheck(const v1::CheckResult& result);
 // The matrix: a row per sender, a column per receiver, each cell the probes that reached it
 // ("-": none). Names lose their common "<group>-" prefix.
 std::string FormatMatrix(const v1::CheckGroupResponse& response, absl::string_view group);
+// `--why`: each probe of the matrix on a line, with what decided it:
+//   web -> db   5432/tcp  blocked    dropped by "policy tiers: default deny inside a network"
+std::string FormatWhy(const v1::CheckGroupResponse& response, absl::string_view group);
 
 }  // namespace mesh::cli

@@ -31,12 +31,15 @@ void AddCheckCommand(CLI::App& app, Cli& cli) {
   struct Flags {
     std::vector<std::string> args;  // FROM TO [PROBE], or GROUP with --matrix
     bool matrix = false;
+    bool why = false;
     std::vector<std::string> probes;
     std::string timeout;
   };
   auto f = std::make_shared<Flags>();
   check->add_option("args", f->args, "FROM TO [PROBE], or GROUP with --matrix")->required();
   check->add_flag("--matrix", f->matrix, "every pair of the group's running containers");
+  check->add_flag("--why", f->why,
+                  "with --matrix: then each probe on a line, with the rule that decided it");
   check->add_option("-p,--probe", f->probes,
                     "with --matrix: a probe to send (icmp, 8080/tcp, 53/udp); repeatable");
   check->add_option("-t,--timeout", f->timeout, "how long to wait for an answer (default 1s)");
@@ -45,7 +48,8 @@ void AddCheckCommand(CLI::App& app, Cli& cli) {
       "and reads the kernel's nftables trace of it to name the rule that let it through or "
       "dropped it. TO is a container or an IPv4 address; PROBE defaults to icmp.\n"
       "Exit code: 0 when TO was reached (answered, or refused the port), 1 when not.\n"
-      "Examples:\n  meshctl check tiers-web tiers-app 8080/tcp\n  meshctl check tiers --matrix");
+      "Examples:\n  meshctl check tiers-web tiers-app 8080/tcp\n  meshctl check tiers --matrix "
+      "--why");
   cli.Action(check, [&cli, f]() -> absl::StatusOr<int> {
     absl::StatusOr<google::protobuf::Duration> timeout = TimeoutFlag(f->timeout);
     if (!timeout.ok()) return timeout.status();
@@ -73,12 +77,13 @@ void AddCheckCommand(CLI::App& app, Cli& cli) {
         std::printf("%s", Render(response, cli.format()).c_str());
       } else {
         std::printf("%s", FormatMatrix(response, f->args[0]).c_str());
+        if (f->why) std::printf("\n%s", FormatWhy(response, f->args[0]).c_str());
       }
       return kExitOk;
     }
-    if (!f->probes.empty()) {
+    if (!f->probes.empty() || f->why) {
       return absl::InvalidArgumentError(
-          "check: --probe goes with --matrix; for one pair give the probe after TO "
+          "check: --probe and --why go with --matrix; for one pair give the probe after TO "
           "(meshctl check FROM TO 8080/tcp)");
     }
     if (f->args.size() < 2 || f->args.size() > 3) {

@@ -721,6 +721,15 @@ TEST_F(MeshctlTest, UpThreeTierExampleReachesExactlyWhatThePolicyAllows) {
   r = Meshctl(matrix);
   EXPECT_EQ(r.code, 0) << Describe(matrix, r);
   EXPECT_EQ(r.out, want) << Describe(matrix, r);
+  // --why: each probe with the rule that decided it.
+  const std::vector<std::string> why = {"check", "tiers", "--matrix", "--why"};
+  r = Meshctl(why);
+  EXPECT_THAT(r.out, ContainsRegex("web -> db +5432/tcp +blocked +dropped by \"policy tiers: "
+                                   "default deny inside a network\""))
+      << Describe(why, r);
+  EXPECT_THAT(r.out, ContainsRegex("web -> app +8080/tcp +reachable +accepted by \"policy tiers "
+                                   "rule 1: web calls the app\""))
+      << Describe(why, r);
   // The rules' own words, from the trace of the probe: a denied pair and an allowed one.
   const std::vector<std::string> denied = {"check", "tiers-web", "tiers-db", "5432/tcp"};
   r = Meshctl(denied);

@@ -149,5 +149,52 @@ TEST(FormatMatrixTest, RowsSendColumnsReceive) {
             "none\n");
 }
 
+TEST(FormatWhyTest, EachProbeWithWhatDecided) {
+  v1::CheckGroupResponse response = Parse<v1::CheckGroupResponse>(R"pb(
+    containers: "tiers-web"
+    containers: "tiers-db"
+    results {
+      from: "tiers-web"
+      to: "tiers-db"
+      probe { protocol: PROTOCOL_TCP port: 5432 }
+      outcome: OUTCOME_BLOCKED
+      decision {
+        verdict: VERDICT_DROPPED
+        table: "inet mesh"
+        chain: "forward"
+        rule_handle: 27
+        rule: "policy tiers: default deny inside a network"
+        mesh: true
+      }
+    }
+    results {
+      from: "tiers-db"
+      to: "tiers-web"
+      probe { protocol: PROTOCOL_ICMP }
+      outcome: OUTCOME_OPEN
+      reachable: true
+      decision {
+        verdict: VERDICT_ACCEPTED
+        table: "ip filter"
+        chain: "forward"
+        rule: "the policy of chain forward (no rule matched)"
+      }
+    }
+    results {
+      from: "tiers-db"
+      to: "tiers-web"
+      probe { protocol: PROTOCOL_UDP port: 53 }
+      outcome: OUTCOME_NO_ANSWER
+      decision { verdict: VERDICT_NOT_TRACED }
+    }
+  )pb");
+  EXPECT_EQ(FormatWhy(response, "tiers"),
+            "web -> db  5432/tcp  blocked    dropped by \"policy tiers: default deny inside a "
+            "network\"\n"
+            "db -> web  icmp      reachable  accepted by the policy of chain forward (no rule "
+            "matched) (ip filter)\n"
+            "db -> web  53/udp    no answer  not traced\n");
+}
+
 }  // namespace
 }  // namespace mesh::cli
