@@ -11,20 +11,6 @@
 #include "cli/spec/scalars.h"
 
 namespace mesh::cli {
-namespace {
-
-absl::StatusOr<google::protobuf::Duration> TimeoutFlag(const std::string& text) {
-  google::protobuf::Duration out;
-  if (text.empty()) return out;
-  absl::StatusOr<absl::Duration> d = ParseDurationText(text);
-  if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat("--timeout: ", d.status().message()));
-  out.set_seconds(absl::ToInt64Seconds(*d));
-  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(*d % absl::Seconds(1))));
-  return out;
-}
-
-}  // namespace
-
 void AddCheckCommand(CLI::App& app, Cli& cli) {
   CLI::App* check = app.add_subcommand(
       "check", "Probe whether one container reaches another, and which rule decided");
@@ -51,8 +37,11 @@ void AddCheckCommand(CLI::App& app, Cli& cli) {
       "Examples:\n  meshctl check tiers-web tiers-app 8080/tcp\n  meshctl check tiers --matrix "
       "--why");
   cli.Action(check, [&cli, f]() -> absl::StatusOr<int> {
-    absl::StatusOr<google::protobuf::Duration> timeout = TimeoutFlag(f->timeout);
-    if (!timeout.ok()) return timeout.status();
+    absl::StatusOr<google::protobuf::Duration> timeout;
+    if (!f->timeout.empty()) {
+      timeout = ParseDurationFlag("--timeout", f->timeout);
+      if (!timeout.ok()) return timeout.status();
+    }
     if (f->matrix) {
       if (f->args.size() != 1) {
         return absl::InvalidArgumentError(

@@ -510,13 +510,9 @@ void AddContainerCommands(CLI::App& app, Cli& cli) {
       request.set_max_packets(f->count);
       request.set_snap_length(f->snap_length);
       if (!f->duration.empty()) {
-        absl::StatusOr<absl::Duration> d = ParseDurationText(f->duration);
-        if (!d.ok()) {
-          return absl::InvalidArgumentError(absl::StrCat("--duration: ", d.status().message()));
-        }
-        request.mutable_duration()->set_seconds(absl::ToInt64Seconds(*d));
-        request.mutable_duration()->set_nanos(
-            static_cast<int32_t>(absl::ToInt64Nanoseconds(*d % absl::Seconds(1))));
+        absl::StatusOr<google::protobuf::Duration> d = ParseDurationFlag("--duration", f->duration);
+        if (!d.ok()) return d.status();
+        *request.mutable_duration() = *d;
       }
       const bool to_stdout = f->file == "-";
       if (to_stdout && isatty(STDOUT_FILENO)) {

@@ -165,6 +165,21 @@ absl::StatusOr<absl::Duration> ParseDurationText(absl::string_view text) {
   return d;
 }
 
+google::protobuf::Duration ToProtoDuration(absl::Duration d) {
+  absl::Duration rest;
+  google::protobuf::Duration out;
+  out.set_seconds(absl::IDivDuration(d, absl::Seconds(1), &rest));
+  out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(rest)));
+  return out;
+}
+
+absl::StatusOr<google::protobuf::Duration> ParseDurationFlag(absl::string_view flag,
+                                                             absl::string_view text) {
+  absl::StatusOr<absl::Duration> d = ParseDurationText(text);
+  if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, ": ", d.status().message()));
+  return ToProtoDuration(*d);
+}
+
 absl::StatusOr<double> ParseCpus(absl::string_view text) {
   double cpus = 0;
   if (!SplitDecimal(text) || !absl::SimpleAtod(text, &cpus) || !std::isfinite(cpus) || cpus <= 0) {

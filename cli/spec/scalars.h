@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
 #include "mesh/v1/common.pb.h"
 #include "mesh/v1/containers.pb.h"
 
@@ -37,6 +38,12 @@ absl::StatusOr<uint64_t> ParseRate(absl::string_view text, uint64_t max);
 // us, ms, s, m, h), such as "30s", "1m30s", "1.5s", "500ms"; or "0". Not negative; at most
 // 10000 years (what a google.protobuf.Duration holds).
 absl::StatusOr<absl::Duration> ParseDurationText(absl::string_view text);
+// A duration as the API carries it (seconds and nanoseconds).
+google::protobuf::Duration ToProtoDuration(absl::Duration d);
+// A command-line flag's duration ("--timeout", "2s"): ParseDurationText, errors starting with
+// the flag.
+absl::StatusOr<google::protobuf::Duration> ParseDurationFlag(absl::string_view flag,
+                                                             absl::string_view text);
 
 // A positive decimal number of CPUs ("0.5", "2").
 absl::StatusOr<double> ParseCpus(absl::string_view text);

@@ -874,7 +874,7 @@ class Loader {
         ReadLabels(f, Dot(path, "labels"), c->mutable_labels());
       } else if (k == "stop_grace_period") {
         if (auto d = Parsed<absl::Duration>(f, "give a duration such as 10s", ParseDurationText)) {
-          *c->mutable_stop_timeout() = ToProto(*d);
+          *c->mutable_stop_timeout() = ToProtoDuration(*d);
           Record(Dot(path, "stop_timeout"), *f.value);
         }
       } else if (k == "logging") {
@@ -897,15 +897,6 @@ class Loader {
         c->add_env(absl::StrCat(name, "=", v.value));
       }
     }
-  }
-
-  static google::protobuf::Duration ToProto(absl::Duration d) {
-    absl::Duration rest;
-    const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &rest);
-    google::protobuf::Duration out;
-    out.set_seconds(seconds);
-    out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(rest)));
-    return out;
   }
 
   void ReadCommand(const Entry& f, const std::string& path,
@@ -1281,7 +1272,7 @@ class Loader {
       if (d != nullptr) {
         if (auto value =
                 Parsed<absl::Duration>(e, "give a duration such as 30s", ParseDurationText)) {
-          *d = ToProto(*value);
+          *d = ToProtoDuration(*value);
           Record(Dot(path, e.name), *e.value);
         }
       } else if (e.name == "retries") {
