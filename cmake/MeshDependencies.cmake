@@ -20,6 +20,8 @@ pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 # (sha256 digests of the content-addressed store). Both are gRPC dependencies on Debian anyway.
 pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
 find_package(OpenSSL REQUIRED)
+# meshd's embedded DNS reads and writes DNS messages with ldns.
+pkg_check_modules(LDNS REQUIRED IMPORTED_TARGET ldns)
 
 if(MESH_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)

@@ -11,7 +11,7 @@ packages=(
   libnl-3-dev libnl-route-3-dev libmnl-dev libnftnl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libseccomp-dev libsystemd-dev
-  libarchive-dev libssl-dev
+  libarchive-dev libssl-dev libldns-dev
   # tests and benchmarks (iperf3: the rate-limit tests measure with it)
   libgtest-dev libgmock-dev googletest libbenchmark-dev iperf3
   # what the runtime, the sandbox and the demos run
