@@ -6,9 +6,11 @@
 
 #include "agent/dns/ldns.h"
 #include "agent/dns/message.h"
+#include "agent/dns/server.h"
 #include "agent/dns/zone.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/dns_query.h"
 
 namespace mesh::agent::dns {
 namespace {
@@ -17,21 +19,9 @@ using netplane::ipam::IpAddress;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using testing::QueryWire;
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
-
-// A query as a stub resolver sends it, made by ldns.
-std::string QueryWire(const char* name, ldns_rr_type type, uint16_t id = 0x1234) {
-  ldns_pkt* q = ldns_pkt_query_new(ldns_dname_new_frm_str(name), type, LDNS_RR_CLASS_IN, LDNS_RD);
-  ldns_pkt_set_id(q, id);
-  uint8_t* wire = nullptr;
-  size_t size = 0;
-  EXPECT_EQ(ldns_pkt2wire(&wire, q, &size), LDNS_STATUS_OK);
-  std::string out(reinterpret_cast<const char*>(wire), size);
-  std::free(wire);
-  ldns_pkt_free(q);
-  return out;
-}
 
 struct Parsed {
   uint16_t id = 0;
@@ -232,6 +222,17 @@ TEST(ZoneTest, EntriesComeAndGo) {
   EXPECT_THAT(zone.Find("app.tiers.", Ip("10.79.0.10")).addresses, ElementsAre(Ip("10.79.0.21")));
   zone.Remove("nobody");
   EXPECT_EQ(zone.size(), 4u);
+}
+
+TEST(UpstreamsOfResolvConfTest, NameserversButNotTheHostsOwnStub) {
+  const std::vector<Upstream> got = UpstreamsOfResolvConf(
+      "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2 # the office\n"
+      "nameserver\t192.0.2.53\nnameserver ::1\nnameserver fd00::53\nsearch example.org\n"
+      "nameserverx 192.0.2.99\noptions edns0\n");
+  std::vector<std::string> text;
+  for (const Upstream& u : got) text.push_back(u.ToString());
+  EXPECT_THAT(text, ElementsAre("10.0.0.2:53", "192.0.2.53:53"));
+  EXPECT_THAT(UpstreamsOfResolvConf(""), IsEmpty());
 }
 
 }  // namespace
