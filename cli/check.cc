@@ -40,6 +40,15 @@ std::string OutcomeWord(const v1::CheckResult& r) {
   }
 }
 
+// A member's name without its group's prefix ("tiers-web" of group "tiers": "web").
+std::string ShortName(absl::string_view name, absl::string_view group) {
+  absl::string_view out = name;
+  if (absl::ConsumePrefix(&out, group)) {
+    if (absl::ConsumePrefix(&out, "-")) return std::string(out);
+  }
+  return std::string(name);
+}
+
 // Rows as columns left-aligned two spaces apart, the last column unpadded.
 std::string AlignColumns(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
@@ -159,21 +168,16 @@ std::string FormatCheck(const v1::CheckResult& r) {
 }
 
 std::string FormatWhy(const v1::CheckGroupResponse& response, absl::string_view group) {
-  const std::string prefix = absl::StrCat(group, "-");
   std::vector<std::vector<std::string>> rows;
   for (const v1::CheckResult& r : response.results()) {
-    rows.push_back({absl::StrCat(absl::StripPrefix(r.from(), prefix), " -> ",
-                                 absl::StripPrefix(r.to(), prefix)),
+    rows.push_back({absl::StrCat(ShortName(r.from(), group), " -> ", ShortName(r.to(), group)),
                     ProbeText(r.probe()), OutcomeWord(r), DecisionText(r.decision())});
   }
   return AlignColumns(rows);
 }
 
 std::string FormatMatrix(const v1::CheckGroupResponse& response, absl::string_view group) {
-  const std::string prefix = absl::StrCat(group, "-");
-  auto short_name = [&](const std::string& name) {
-    return std::string(absl::StripPrefix(name, prefix));
-  };
+  auto short_name = [group](const std::string& name) { return ShortName(name, group); };
   std::vector<std::string> names;
   for (const std::string& c : response.containers()) names.push_back(short_name(c));
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> reached;

@@ -211,12 +211,9 @@ v1::RuleDecision ToApiDecision(const TraceDecision& decision,
       out.set_verdict(v1::RuleDecision::VERDICT_DROPPED);
       break;
   }
-  const char* family = decision.family == NFPROTO_INET     ? "inet"
-                       : decision.family == NFPROTO_IPV4   ? "ip"
-                       : decision.family == NFPROTO_IPV6   ? "ip6"
-                       : decision.family == NFPROTO_BRIDGE ? "bridge"
-                                                           : "unknown";
-  out.set_table(absl::StrCat(family, " ", decision.table));
+  out.set_table(
+      absl::StrCat(netplane::nft::FamilyName(static_cast<netplane::nft::Family>(decision.family)),
+                   " ", decision.table));
   out.set_chain(decision.chain);
   out.set_rule_handle(decision.rule_handle);
   out.set_mesh(decision.table == mesh_table &&
@@ -258,7 +255,7 @@ absl::StatusOr<v1::CheckResult> Checker::Check(const v1::CheckRequest& request) 
   if (request.to().empty()) return absl::InvalidArgumentError("to: name a container or address");
   MESH_ASSIGN_OR_RETURN(absl::Duration timeout,
                         CheckTimeout(request.has_timeout(), request.timeout(), "timeout"));
-  MESH_RETURN_IF_ERROR(ToProbeTarget(request.probe(), in_addr{}, "probe").status());
+  MESH_ASSIGN_OR_RETURN(ProbeTarget target, ToProbeTarget(request.probe(), in_addr{}, "probe"));
   MESH_ASSIGN_OR_RETURN(Source from, SourceOf(request.from()));
   in_addr destination{};
   if (std::optional<in_addr> ip = ParseIpv4(request.to());
@@ -270,7 +267,7 @@ absl::StatusOr<v1::CheckResult> Checker::Check(const v1::CheckRequest& request) 
     MESH_ASSIGN_OR_RETURN(destination,
                           ChooseDestination(from.container, to, group ? &*group : nullptr));
   }
-  MESH_ASSIGN_OR_RETURN(ProbeTarget target, ToProbeTarget(request.probe(), destination, "probe"));
+  target.destination = destination;
   CommentCache comments;
   MESH_ASSIGN_OR_RETURN(v1::CheckResult result, Run(from, target, timeout, comments));
   result.set_to(request.to());
@@ -280,9 +277,11 @@ absl::StatusOr<v1::CheckResult> Checker::Check(const v1::CheckRequest& request) 
 absl::StatusOr<v1::CheckGroupResponse> Checker::CheckGroup(const v1::CheckGroupRequest& request) {
   MESH_ASSIGN_OR_RETURN(absl::Duration timeout,
                         CheckTimeout(request.has_timeout(), request.timeout(), "timeout"));
+  std::vector<ProbeTarget> targets;
   for (int i = 0; i < request.probes_size(); ++i) {
-    MESH_RETURN_IF_ERROR(
-        ToProbeTarget(request.probes(i), in_addr{}, absl::StrCat("probes[", i, "]")).status());
+    MESH_ASSIGN_OR_RETURN(ProbeTarget target, ToProbeTarget(request.probes(i), in_addr{},
+                                                            absl::StrCat("probes[", i, "]")));
+    targets.push_back(target);
   }
   MESH_ASSIGN_OR_RETURN(v1::Group group, groups_.Get(request.group()));
   v1::CheckGroupResponse response;
@@ -295,7 +294,11 @@ absl::StatusOr<v1::CheckGroupResponse> Checker::CheckGroup(const v1::CheckGroupR
     members.push_back(*std::move(s));
   }
   if (request.probes().empty()) {
-    for (v1::Probe& p : DefaultProbes(group.spec())) *response.add_probes() = std::move(p);
+    for (v1::Probe& p : DefaultProbes(group.spec())) {
+      MESH_ASSIGN_OR_RETURN(ProbeTarget target, ToProbeTarget(p, in_addr{}, "probe"));
+      targets.push_back(target);
+      *response.add_probes() = std::move(p);
+    }
   } else {
     *response.mutable_probes() = request.probes();
   }
@@ -305,16 +308,17 @@ absl::StatusOr<v1::CheckGroupResponse> Checker::CheckGroup(const v1::CheckGroupR
       if (&from == &to) continue;
       absl::StatusOr<in_addr> destination =
           ChooseDestination(from.container, to.container, &group.spec());
-      for (const v1::Probe& probe : response.probes()) {
+      for (int i = 0; i < response.probes_size(); ++i) {
         v1::CheckResult result;
         if (!destination.ok()) {
           result.set_from(from.container.spec().name());
-          *result.mutable_probe() = probe;
+          *result.mutable_probe() = response.probes(i);
           result.set_outcome(v1::CheckResult::OUTCOME_UNREACHABLE);
           result.set_detail(std::string(destination.status().message()));
           result.mutable_decision()->set_verdict(v1::RuleDecision::VERDICT_NOT_TRACED);
         } else {
-          MESH_ASSIGN_OR_RETURN(ProbeTarget target, ToProbeTarget(probe, *destination, "probe"));
+          ProbeTarget target = targets[static_cast<size_t>(i)];
+          target.destination = *destination;
           MESH_ASSIGN_OR_RETURN(result, Run(from, target, timeout, comments));
         }
         result.set_to(to.container.spec().name());

@@ -102,33 +102,31 @@ void GroupController::ReconcileLinks() {
 
 absl::StatusOr<netplane::nft::PolicyEntry> GroupController::PolicyOf(
     const v1::GroupSpec& spec, const std::string& gone) const {
-  const std::string& group = spec.name();
   // The records, not Get: the addresses are in memory, and Get reads each runtime state.
-  const std::string prefix = absl::StrCat(group, "-");
-  MemberAddresses addresses;
-  for (const v1::GroupContainer& member : spec.containers()) {
-    absl::StatusOr<storev1::ContainerRecord> record =
-        containers_.Record(MemberName(group, member.spec().name()));
-    if (!record.ok()) continue;  // not made (yet): no addresses
-    auto& on = addresses[member.spec().name()];
-    for (const storev1::Attachment& a : record->attachments()) {
-      absl::string_view network = a.network();
-      // The group's own networks by their short names; others keep their full names.
-      absl::ConsumePrefix(&network, prefix);
-      on.emplace_back(std::string(network), a.ip());
+  auto for_each_attachment = [this](const v1::GroupSpec& of, const auto& fn) {
+    for (const v1::GroupContainer& member : of.containers()) {
+      absl::StatusOr<storev1::ContainerRecord> record =
+          containers_.Record(MemberName(of.name(), member.spec().name()));
+      if (!record.ok()) continue;  // not made (yet): no addresses
+      for (const storev1::Attachment& a : record->attachments()) fn(member.spec().name(), a);
     }
-  }
+  };
+  const std::string prefix = absl::StrCat(spec.name(), "-");
+  MemberAddresses addresses;
+  for_each_attachment(spec, [&](const std::string& member, const storev1::Attachment& a) {
+    absl::string_view network = a.network();
+    // The group's own networks by their short names; others keep their full names.
+    absl::ConsumePrefix(&network, prefix);
+    addresses[member].emplace_back(std::string(network), a.ip());
+  });
   GroupAddresses others;
   for (const std::string& name : PolicyGroups(spec)) {
     std::vector<std::string>& list = others[name];
     absl::StatusOr<storev1::GroupRecord> other = Record(name);
     if (name == gone || !other.ok()) continue;  // none (yet, or any more): no addresses
-    for (const v1::GroupContainer& member : other->spec().containers()) {
-      absl::StatusOr<storev1::ContainerRecord> record =
-          containers_.Record(MemberName(name, member.spec().name()));
-      if (!record.ok()) continue;
-      for (const storev1::Attachment& a : record->attachments()) list.push_back(a.ip());
-    }
+    for_each_attachment(other->spec(), [&list](const std::string&, const storev1::Attachment& a) {
+      list.push_back(a.ip());
+    });
   }
   return ToPolicy(spec, addresses, others);
 }
