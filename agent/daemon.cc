@@ -7,9 +7,12 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "agent/controller/containers.h"
 #include "agent/controller/groups.h"
 #include "agent/controller/networks.h"
+#include "agent/dns/server.h"
+#include "agent/dns/zone.h"
 #include "agent/events/event_bus.h"
 #include "agent/server/parse_errors.h"
 #include "agent/server/sd_notify.h"
@@ -17,6 +20,7 @@
 #include "agent/server/unix_listener.h"
 #include "agent/service/services.h"
 #include "agent/store/store.h"
+#include "base/atomic_file.h"
 #include "base/errno_status.h"
 #include "base/log.h"
 #include "base/status_macros.h"
@@ -60,10 +64,41 @@ std::string CgroupVersionName() {
   return std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.controllers", ec) ? "hybrid" : "v1";
 }
 
+// The upstreams of meshd's DNS (DnsConfig.upstreams): the configured ones, none, or the host's.
+// The host's are its resolv.conf's nameservers that are not loopback; when those are all
+// loopback (systemd-resolved's stub at 127.0.0.53), the stub's own upstreams, as Docker does.
+std::vector<dns::Upstream> DnsUpstreams(const DnsConfig& config) {
+  if (config.upstreams == "none") return {};
+  if (!config.upstreams.empty()) return *dns::ParseUpstreams(config.upstreams);  // validated
+  for (const char* path : {"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"}) {
+    absl::StatusOr<std::string> text = ReadFile(path);
+    if (!text.ok()) continue;
+    std::vector<dns::Upstream> upstreams = dns::UpstreamsOfResolvConf(*text);
+    if (!upstreams.empty()) return upstreams;
+  }
+  return {};
+}
+
+absl::StatusOr<std::unique_ptr<dns::DnsServer>> StartDns(const DnsConfig& config,
+                                                         const dns::Zone& zone) {
+  dns::ServerOptions options;
+  options.upstreams = DnsUpstreams(config);
+  absl::ParseDuration(config.timeout, &options.upstream_timeout);  // validated
+  std::vector<std::string> upstreams;
+  for (const dns::Upstream& u : options.upstreams) upstreams.push_back(u.ToString());
+  MESH_LOG(Info) << "DNS: names of other than containers go to "
+                 << (upstreams.empty() ? "no upstream (SERVFAIL)" : absl::StrJoin(upstreams, ", "))
+                 << ", " << config.timeout << " each";
+  return dns::DnsServer::Start(&zone, std::move(options));
+}
+
 }  // namespace
 
 struct Daemon::Parts {
   Config config;
+  // Before the controllers that feed them, so they go after them.
+  dns::Zone zone;
+  std::unique_ptr<dns::DnsServer> dns;
   std::unique_ptr<runtime::image::ImageStore> images;
   std::unique_ptr<runtime::Runtime> runtime;
   std::unique_ptr<netplane::NetworkManager> netplane;
@@ -140,12 +175,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   MESH_ASSIGN_OR_RETURN(p.store, Store::Open(config.state_dir + "/store"));
   MESH_ASSIGN_OR_RETURN(Store::Contents contents, p.store->Load());
 
-  p.networks = std::make_unique<NetworkController>(*p.store, *p.netplane, p.events);
+  if (config.dns.enabled) {
+    MESH_ASSIGN_OR_RETURN(p.dns, StartDns(config.dns, p.zone));
+  }
+  p.networks = std::make_unique<NetworkController>(*p.store, *p.netplane, p.events, p.dns.get());
   ContainerControllerOptions container_options;
   container_options.netns_dir = config.run_dir + "/netns";
   container_options.cgroup_parent = config.cgroup_parent;
   p.containers = std::make_unique<ContainerController>(
-      container_options, *p.store, *p.runtime, *p.images, *p.netplane, *p.networks, p.events);
+      container_options, *p.store, *p.runtime, *p.images, *p.netplane, *p.networks, p.events,
+      config.dns.enabled ? &p.zone : nullptr);
   p.links = std::make_unique<netplane::LinkManager>(netplane::KernelRtnlOpener());
   p.groups = std::make_unique<GroupController>(*p.store, *p.containers, *p.networks, *p.links,
                                                *p.netplane, p.events);
@@ -181,6 +220,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
                     .checker = p.checker.get(),
                     .images = p.images.get(),
                     .events = &p.events,
+                    .dns = p.dns.get(),
                     .info = {.state_dir = config.state_dir,
                              .run_dir = config.run_dir,
                              .cgroup_version = CgroupVersionName(),

@@ -8,8 +8,11 @@
 # addresses (RFC 5737):
 #
 #    mesh-demo-host                                  mesh-demo-wan ("the internet")
-#    wan0 203.0.113.1/24  <-------- veth -------->  eth0 203.0.113.254/24
+#    wan0 203.0.113.1/24  <-------- veth -------->  eth0 203.0.113.254/24: a DNS server
 #    default via 203.0.113.254                       lo 198.51.100.80: a web server
+#
+# meshd's DNS forwards the names it does not know to the wan's DNS server (dnsmasq, which knows
+# outside.example), never to this machine's resolvers.
 #
 # Containers and their cgroups are real (cgroup parent "mesh-demo"); meshd keeps its state in a
 # temporary directory. Everything is removed on exit, also when a step fails.
@@ -30,6 +33,8 @@ SPEC=${SPEC:-$here/examples/web.yaml}
 [[ $(id -u) == 0 ]] || { echo "demo: run it as root (it makes namespaces and cgroups)" >&2; exit 1; }
 busybox=$(command -v busybox || true)
 [[ -n "$busybox" ]] || { echo "demo: busybox is needed (apt-get install busybox-static)" >&2; exit 1; }
+dnsmasq=$(command -v dnsmasq || true)
+[[ -n "$dnsmasq" ]] || { echo "demo: dnsmasq is needed (apt-get install dnsmasq-base)" >&2; exit 1; }
 
 host=mesh-demo-host
 wan=mesh-demo-wan
@@ -37,6 +42,7 @@ dir=${MESH_DEMO_DIR:-$(mktemp -d /tmp/mesh-demo.XXXXXX)}
 socket=$dir/run/meshd.sock
 meshd_pid=""
 httpd_pid=""
+dnsmasq_pid=""
 export MESH_HOST="unix://$socket"
 
 # nsenter, not `ip netns exec`: that one also remounts /sys for the namespace, which hides the
@@ -73,6 +79,7 @@ cleanup() {
     rmdir "$cg" 2>/dev/null
   done
   [[ -n "$httpd_pid" ]] && kill "$httpd_pid" 2>/dev/null
+  [[ -n "$dnsmasq_pid" ]] && kill "$dnsmasq_pid" 2>/dev/null
   # Namespace pins and overlay mounts under the demo's directories.
   awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r |
     xargs -r -n1 umount -l 2>/dev/null
@@ -100,11 +107,16 @@ mkdir -p "$dir/www" "$dir/run" "$dir/state"
 echo "hello from the outside world" >"$dir/www/index.html"
 nsenter --net="/run/netns/$wan" "$busybox" httpd -f -p 198.51.100.80:80 -h "$dir/www" &
 httpd_pid=$!
-echo "host 203.0.113.1 --- wan 203.0.113.254; a web server on the outside at 198.51.100.80"
+nsenter --net="/run/netns/$wan" "$dnsmasq" --keep-in-foreground --conf-file=/dev/null --no-resolv \
+  --no-hosts --user=root --pid-file= --bind-interfaces --listen-address=203.0.113.254 \
+  --address=/outside.example/198.51.100.80 2>/dev/null &
+dnsmasq_pid=$!
+echo "host 203.0.113.1 --- wan 203.0.113.254 (DNS: outside.example); a web server on the outside at 198.51.100.80"
 
 step "meshd in the sandbox host"
 nsenter --net="/run/netns/$host" "$MESHD" --state-dir "$dir/state" --run-dir "$dir/run" --socket "$socket" \
-  --cgroup-parent mesh-demo ${MESH_SHIM:+--shim "$MESH_SHIM"} >"$dir/meshd.log" 2>&1 &
+  --cgroup-parent mesh-demo --dns-upstreams 203.0.113.254 ${MESH_SHIM:+--shim "$MESH_SHIM"} \
+  >"$dir/meshd.log" 2>&1 &
 meshd_pid=$!
 for _ in $(seq 100); do
   "$MESHCTL" version >/dev/null 2>&1 && break
@@ -117,11 +129,13 @@ step "Bring up the group (containers start in dependency order; --wait: until he
 show "$MESHCTL" up -f "$SPEC" --wait
 show "$MESHCTL" ps
 
-step "Containers reach each other by address"
-show "$MESHCTL" exec web-client wget -q -O - http://10.89.10.10/
+step "Containers reach each other by name (meshd answers DNS on the network's gateway)"
+show "$MESHCTL" exec web-client cat /etc/resolv.conf
+show "$MESHCTL" exec web-client wget -q -O - http://server/
+show "$MESHCTL" exec web-client nslookup www
 
-step "Containers reach the outside world through NAT"
-show "$MESHCTL" exec web-client wget -q -O - http://198.51.100.80/
+step "Containers reach the outside world through NAT, by names meshd forwards"
+show "$MESHCTL" exec web-client wget -q -O - http://outside.example/
 
 step "The published port answers from the outside (wan -> host:8080 -> web-server:80)"
 show nsenter --net="/run/netns/$wan" "$busybox" wget -q -O - http://203.0.113.1:8080/

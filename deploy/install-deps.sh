@@ -12,8 +12,9 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libseccomp-dev libsystemd-dev
   libarchive-dev libssl-dev libldns-dev
-  # tests and benchmarks (iperf3: the rate-limit tests measure with it)
-  libgtest-dev libgmock-dev googletest libbenchmark-dev iperf3
+  # tests and benchmarks (iperf3: the rate-limit tests measure with it; dnsmasq-base: the DNS
+  # tests' upstream resolver in the wan namespace, the binary only, no service)
+  libgtest-dev libgmock-dev googletest libbenchmark-dev iperf3 dnsmasq-base
   # what the runtime, the sandbox and the demos run
   iproute2 nftables busybox-static socat util-linux procps kmod
   # meshctl capture (meshd runs it in a container's network namespace)

@@ -17,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "agent/dns/server.h"
 #include "base/atomic_file.h"
 #include "base/errno_status.h"
 #include "base/log.h"
@@ -140,6 +142,31 @@ absl::Status CheckListen(absl::string_view text) {
   return absl::OkStatus();
 }
 
+absl::Status CheckBool(absl::string_view text) {
+  if (text == "true" || text == "false") return absl::OkStatus();
+  return Invalid(text, "is not true or false");
+}
+
+// "none", or upstreams as dns::ParseUpstreams takes them ("" is the host's).
+absl::Status CheckUpstreams(absl::string_view text) {
+  if (text == "none") return absl::OkStatus();
+  absl::Status status = dns::ParseUpstreams(text).status();
+  if (!status.ok())
+    return Invalid(text, absl::StrCat("is not a list of upstreams: ", status.message()));
+  return absl::OkStatus();
+}
+
+absl::Status CheckDnsTimeout(absl::string_view text) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d)) {
+    return Invalid(text, "is not a duration (\"2s\", \"500ms\")");
+  }
+  if (d < absl::Milliseconds(100) || d > absl::Seconds(30)) {
+    return Invalid(text, "is out of range; use 100ms to 30s");
+  }
+  return absl::OkStatus();
+}
+
 // One configuration value: its YAML key, its flag and where it lives in Config.
 struct Field {
   absl::string_view key;        // "tls.cert" is `cert:` inside `tls:`
@@ -147,8 +174,10 @@ struct Field {
   absl::string_view type_name;  // for --help
   absl::string_view help;
   absl::Status (*check)(absl::string_view text);
-  std::string* (*text)(Config& config);  // a string value; nullptr for the integer
-  int* (*number)(Config& config);        // the integer value
+  // Exactly one of these three says where the value lives.
+  std::string* (*text)(Config& config) = nullptr;
+  int* (*number)(Config& config) = nullptr;
+  bool* (*boolean)(Config& config) = nullptr;
 };
 
 constexpr Field kFields[] = {
@@ -230,16 +259,38 @@ constexpr Field kFields[] = {
      .help = "CA certificates that sign client certificates (PEM)",
      .check = CheckAbsolutePathOrEmpty,
      .text = [](Config& c) { return &c.tls.client_ca_file; }},
+    {.key = "dns.enabled",
+     .flag = "--dns",
+     .type_name = "BOOL",
+     .help = "Answer containers' names on each network's gateway",
+     .check = CheckBool,
+     .boolean = [](Config& c) { return &c.dns.enabled; }},
+    {.key = "dns.upstreams",
+     .flag = "--dns-upstreams",
+     .type_name = "LIST",
+     .help = "Resolvers for other names: ADDR[:PORT],... or none (default: the host's)",
+     .check = CheckUpstreams,
+     .text = [](Config& c) { return &c.dns.upstreams; }},
+    {.key = "dns.timeout",
+     .flag = "--dns-timeout",
+     .type_name = "DURATION",
+     .help = "How long each upstream is given",
+     .check = CheckDnsTimeout,
+     .text = [](Config& c) { return &c.dns.timeout; }},
 };
 
 std::string FieldText(const Field& field, Config& config) {
-  return field.text != nullptr ? *field.text(config) : absl::StrCat(*field.number(config));
+  if (field.text != nullptr) return *field.text(config);
+  if (field.boolean != nullptr) return *field.boolean(config) ? "true" : "false";
+  return absl::StrCat(*field.number(config));
 }
 
 absl::Status SetField(const Field& field, absl::string_view text, Config& config) {
   MESH_RETURN_IF_ERROR(field.check(text));
   if (field.text != nullptr) {
     *field.text(config) = std::string(text);
+  } else if (field.boolean != nullptr) {
+    *field.boolean(config) = text == "true";
   } else if (!absl::SimpleAtoi(text, field.number(config))) {
     return absl::InternalError(absl::StrCat("checked number ", Quote(text), " did not parse"));
   }

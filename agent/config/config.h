@@ -25,6 +25,20 @@ struct TlsConfig {
   friend bool operator==(const TlsConfig&, const TlsConfig&) = default;
 };
 
+// The embedded DNS (YAML `dns:`): meshd answers containers' names on each network's gateway
+// and forwards other names upstream (docs/agent.md, "Embedded DNS").
+struct DnsConfig {
+  // Off: containers get the host's resolvers in /etc/resolv.conf, and no names.
+  bool enabled = true;
+  // Resolvers for the names mesh does not know: "ADDRESS[:PORT]" separated by commas or
+  // blanks. Empty: the host's (the nameservers of /etc/resolv.conf, loopback ones skipped;
+  // systemd-resolved's upstreams when it is the only one). "none": no forwarding (SERVFAIL).
+  std::string upstreams;
+  std::string timeout = "2s";  // each upstream's, absl duration syntax; 100ms to 30s
+
+  friend bool operator==(const DnsConfig&, const DnsConfig&) = default;
+};
+
 struct Config {
   std::string state_dir = "/var/lib/mesh";
   std::string run_dir = "/run/mesh";
@@ -37,6 +51,7 @@ struct Config {
   std::string busybox_path = runtime::image::kDefaultBusyboxPath;
   std::string socket_group = "mesh";  // allowed on the socket besides root, if it exists
   TlsConfig tls;
+  DnsConfig dns;
 
   friend bool operator==(const Config&, const Config&) = default;
 };
@@ -75,7 +90,8 @@ struct CommandLine {
 
 // Parses meshd's arguments with CLI11: --config FILE is loaded first, then --state-dir,
 // --run-dir, --socket, --log-level, --default-pool, --default-prefix-length, --shim,
-// --cgroup-parent, --tls-listen, --tls-cert, --tls-key and --tls-client-ca override its
+// --cgroup-parent, --tls-listen, --tls-cert, --tls-key, --tls-client-ca, --dns,
+// --dns-upstreams and --dns-timeout override its
 // values; the result is validated. --help and --version return at once (see CommandLine). Errors:
 // InvalidArgument with CLI11's message for usage errors (unknown flag, missing value),
 // "--flag: problem" lines for bad flag values, the file's errors (LoadConfigFile) as they are,

@@ -18,6 +18,7 @@
 #include "agent/api/convert.h"
 #include "agent/api/selector.h"
 #include "agent/controller/faults.h"
+#include "agent/dns/resolv_conf.h"
 #include "agent/netns/netns_pin.h"
 #include "base/atomic_file.h"
 #include "base/errno_status.h"
@@ -170,7 +171,8 @@ ContainerController::ContainerController(ContainerControllerOptions options, Sto
                                          runtime::Runtime& runtime,
                                          runtime::image::ImageStore& images,
                                          netplane::NetworkManager& netplane,
-                                         NetworkController& networks, EventBus& events)
+                                         NetworkController& networks, EventBus& events,
+                                         dns::Zone* zone)
     : options_(std::move(options)),
       store_(store),
       runtime_(runtime),
@@ -178,6 +180,7 @@ ContainerController::ContainerController(ContainerControllerOptions options, Sto
       netplane_(netplane),
       networks_(networks),
       events_(events),
+      zone_(zone),
       watcher_([this](const std::string& name) {
         scheduler_.Post([this, name] { HandleExit(name); });
       }) {}
@@ -214,27 +217,69 @@ void ContainerController::Publish(v1::Event::Kind kind, const std::string& name,
   events_.Publish(std::move(event), record.spec().labels().labels());
 }
 
-std::string ContainerController::ResolvConf() const {
-  // Until mesh answers DNS itself, containers use the host's resolvers, minus loopback ones
-  // (they would point into the container itself), as Docker does.
-  std::string out;
-  absl::StatusOr<std::string> host = ReadFile(options_.host_resolv_conf);
-  if (host.ok()) {
-    for (absl::string_view line : absl::StrSplit(*host, '\n')) {
-      line = absl::StripAsciiWhitespace(line);
-      if (!absl::ConsumePrefix(&line, "nameserver")) {
-        if (absl::StartsWith(line, "search") || absl::StartsWith(line, "options")) {
-          absl::StrAppend(&out, line, "\n");
-        }
-        continue;
-      }
-      line = absl::StripAsciiWhitespace(line);
-      if (absl::StartsWith(line, "127.") || line == "::1") continue;
-      absl::StrAppend(&out, "nameserver ", line, "\n");
+std::string ContainerController::ResolvConf(const storev1::ContainerRecord& record) const {
+  absl::StatusOr<std::string> host_text = ReadFile(options_.host_resolv_conf);
+  const dns::ResolvConf host = dns::ParseResolvConf(host_text.ok() ? *host_text : "");
+  dns::ResolvConf conf;
+  conf.options = host.options;
+  conf.search = host.search;
+  if (zone_ != nullptr) {
+    absl::StatusOr<storev1::ContainerRecord> owner =
+        record.spec().network_from().empty() ? record : Record(record.spec().network_from());
+    if (owner.ok() && !owner->attachments().empty()) {
+      conf.nameservers = {owner->attachments(0).gateway()};
+      if (!record.group().empty()) conf.search.insert(conf.search.begin(), record.group());
+      return dns::FormatResolvConf(
+          conf,
+          absl::StrCat("meshd's DNS, at the gateway of network ", owner->attachments(0).network(),
+                       ": the names of the containers on this one's networks;\n"
+                       "other names are forwarded to meshd's upstream resolvers"));
     }
   }
-  if (out.empty()) out = "# meshd: the host has no resolvers containers can use\n";
-  return out;
+  // No DNS of meshd's to ask: the host's resolvers, minus loopback ones (they would point into
+  // the container itself), as Docker does.
+  for (const std::string& nameserver : host.nameservers) {
+    if (!dns::IsLoopbackNameserver(nameserver)) conf.nameservers.push_back(nameserver);
+  }
+  if (conf.nameservers.empty()) {
+    return dns::FormatResolvConf(conf, "meshd: the host has no resolvers containers can use");
+  }
+  return dns::FormatResolvConf(conf);
+}
+
+void ContainerController::RewriteEtcFiles(const std::string& name,
+                                          const storev1::ContainerRecord& record) const {
+  const std::string etc = runtime_.PathsOf(name).etc();
+  RewriteInPlace(etc + "/hosts", HostsFile(record)).IgnoreError();
+  RewriteInPlace(etc + "/resolv.conf", ResolvConf(record)).IgnoreError();
+}
+
+void ContainerController::PutNames(const storev1::ContainerRecord& record) {
+  if (zone_ == nullptr) return;
+  const v1::ContainerSpec& spec = record.spec();
+  dns::ZoneEntry entry;
+  entry.container = spec.name();
+  entry.group = record.group();
+  if (!entry.group.empty()) {
+    absl::string_view member = spec.name();
+    if (absl::ConsumePrefix(&member, absl::StrCat(entry.group, "-"))) {
+      entry.member = std::string(member);
+    }
+  }
+  for (const storev1::Attachment& a : record.attachments()) {
+    absl::StatusOr<netplane::ipam::IpAddress> ip = netplane::ipam::IpAddress::Parse(a.ip());
+    if (!ip.ok()) continue;
+    dns::ZoneEntry::Address& address = entry.addresses.emplace_back();
+    address.network = a.network();
+    address.ip = *ip;
+    absl::StatusOr<storev1::NetworkRecord> network = networks_.Record(a.network());
+    address.internal = network.ok() && network->spec().internal();
+    for (const v1::NetworkAttachment& n : spec.networks()) {
+      if (n.network() == a.network())
+        address.aliases.assign(n.aliases().begin(), n.aliases().end());
+    }
+  }
+  zone_->Put(std::move(entry));
 }
 
 std::string ContainerController::HostsFile(const storev1::ContainerRecord& record) const {
@@ -283,7 +328,7 @@ absl::StatusOr<runtime::ContainerSpec> ContainerController::RuntimeSpecOf(
   MESH_ASSIGN_OR_RETURN(std::string netns, NetnsOf(record));
   spec.namespaces.push_back({runtime::NamespaceType::kNetwork, netns});
   spec.etc_hosts = HostsFile(record);
-  spec.etc_resolv_conf = ResolvConf();
+  spec.etc_resolv_conf = ResolvConf(record);
   return spec;
 }
 
@@ -452,6 +497,7 @@ absl::StatusOr<v1::Container> ContainerController::Create(const v1::CreateContai
     absl::MutexLock lock(&entry->mu);
     entry->record = record;
   }
+  PutNames(record);
   Publish(v1::Event::KIND_CONTAINER_CREATED, name, record, {{"image", spec.image()}});
   MESH_LOG(Info) << "container " << Q(name) << " created";
   if (request.start()) MESH_RETURN_IF_ERROR(StartLocked(*entry, name));
@@ -608,6 +654,7 @@ absl::Status ContainerController::Remove(const std::string& name, bool force) {
   }
   record.set_phase(storev1::PHASE_REMOVING);
   Save(*entry, record);
+  if (zone_ != nullptr) zone_->Remove(name);  // its names go before its addresses
   {
     absl::MutexLock lock(&entry->mu);
     ++entry->generation;
@@ -877,7 +924,8 @@ absl::StatusOr<v1::ContainerAddress> ContainerController::Connect(
   spec_network->set_ip(ip);
   for (const std::string& alias : aliases) spec_network->add_aliases(alias);
   Save(*entry, record);
-  RewriteInPlace(runtime_.PathsOf(name).etc() + "/hosts", HostsFile(record)).IgnoreError();
+  PutNames(record);
+  RewriteEtcFiles(name, record);
   Publish(v1::Event::KIND_NETWORK_CONNECTED, network, record, {{"container", name}});
   v1::ContainerAddress address;
   address.set_network(network);
@@ -912,7 +960,8 @@ absl::Status ContainerController::Disconnect(const std::string& name, const std:
                      [&](const v1::NetworkAttachment& n) { return n.network() == network; }),
       specs->end());
   Save(*entry, record);
-  RewriteInPlace(runtime_.PathsOf(name).etc() + "/hosts", HostsFile(record)).IgnoreError();
+  PutNames(record);
+  RewriteEtcFiles(name, record);
   Publish(v1::Event::KIND_NETWORK_DISCONNECTED, network, record, {{"container", name}});
   return absl::OkStatus();
 }
@@ -1130,6 +1179,7 @@ std::vector<netplane::AttachResult> ContainerController::Restore(
     for (const storev1::Attachment& a : record.attachments()) {
       desired.push_back(FromRecord(name, record.netns(), a));
     }
+    PutNames(record);
   }
   return desired;
 }

@@ -25,6 +25,7 @@
 #include "agent/controller/networks.h"
 #include "agent/controller/scheduler.h"
 #include "agent/controller/shim_watcher.h"
+#include "agent/dns/zone.h"
 #include "agent/events/event_bus.h"
 #include "agent/store/store.h"
 #include "base/unique_fd.h"
@@ -38,7 +39,8 @@ namespace mesh::agent {
 struct ContainerControllerOptions {
   std::string netns_dir;  // <run_dir>/netns
   std::string cgroup_parent = "mesh";
-  // Where the containers' nameservers come from (loopback ones are skipped, as Docker does).
+  // The host's resolver configuration: containers inherit its search domains and options,
+  // and, with meshd's DNS off, its nameservers (loopback ones skipped, as Docker does).
   std::string host_resolv_conf = "/etc/resolv.conf";
 };
 
@@ -46,7 +48,7 @@ class ContainerController {
  public:
   ContainerController(ContainerControllerOptions options, Store& store, runtime::Runtime& runtime,
                       runtime::image::ImageStore& images, netplane::NetworkManager& netplane,
-                      NetworkController& networks, EventBus& events);
+                      NetworkController& networks, EventBus& events, dns::Zone* zone = nullptr);
   ~ContainerController();
 
   // Recovery, step 1: rolls back records that were CREATING, finishes those REMOVING, adopts
@@ -127,7 +129,13 @@ class ContainerController {
   absl::StatusOr<std::string> NetnsOf(const storev1::ContainerRecord& record) const;
   std::string NetnsPath(const std::string& name) const { return options_.netns_dir + "/" + name; }
   std::string HostsFile(const storev1::ContainerRecord& record) const;
-  std::string ResolvConf() const;
+  // With meshd's DNS: the gateway of the first network the container's namespace is on, and
+  // its group as the first search domain. Without (or with no network): the host's resolvers.
+  std::string ResolvConf(const storev1::ContainerRecord& record) const;
+  // After a connect or disconnect: /etc/hosts and /etc/resolv.conf as the record says now.
+  void RewriteEtcFiles(const std::string& name, const storev1::ContainerRecord& record) const;
+  // The zone's entry for the container as the record says it is (no-op with DNS off).
+  void PutNames(const storev1::ContainerRecord& record);
   // Makes the runtime container (created, not started) and watches its shim. `again`: one
   // that ran before (Runtime::Recreate: its writable layer and log are kept).
   absl::Status CreateRuntime(const storev1::ContainerRecord& record, bool again = false);
@@ -163,6 +171,7 @@ class ContainerController {
   netplane::NetworkManager& netplane_;
   NetworkController& networks_;
   EventBus& events_;
+  dns::Zone* const zone_;  // null: meshd's DNS is off
 
   mutable absl::Mutex mu_;
   std::map<std::string, EntryPtr> entries_ ABSL_GUARDED_BY(mu_);

@@ -15,10 +15,39 @@ absl::Status NetworkNotFound(const std::string& name) {
       absl::StrCat("network \"", name, "\" not found; `meshctl net ls` lists the networks"));
 }
 
+namespace {
+
+// Where meshd's DNS answers for a network: port 53 of its gateway.
+absl::Status ListenOnGateway(dns::DnsServer& dns, const storev1::NetworkRecord& record) {
+  const std::string& gateway = record.spec().gateway();
+  absl::StatusOr<netplane::ipam::IpAddress> address = netplane::ipam::IpAddress::Parse(gateway);
+  absl::Status status = address.status();
+  if (status.ok()) status = dns.Listen(*address);
+  if (status.ok() || absl::IsAlreadyExists(status)) return absl::OkStatus();
+  return absl::Status(
+      status.code(),
+      absl::StrCat("network \"", record.spec().name(), "\": cannot answer DNS on ", gateway,
+                   " port 53: ", status.message(),
+                   "; stop what else serves DNS there, or run meshd with dns.enabled: false"));
+}
+
+void UnlistenOnGateway(dns::DnsServer& dns, const storev1::NetworkRecord& record) {
+  if (auto address = netplane::ipam::IpAddress::Parse(record.spec().gateway()); address.ok()) {
+    dns.Unlisten(*address);
+  }
+}
+
+}  // namespace
+
 void NetworkController::Restore(const std::map<std::string, storev1::NetworkRecord>& records) {
   absl::MutexLock lock(&mu_);
   for (const auto& [name, record] : records) {
-    if (record.phase() == storev1::PHASE_READY) networks_[name] = record;
+    if (record.phase() != storev1::PHASE_READY) continue;
+    networks_[name] = record;
+    if (dns_ == nullptr) continue;
+    if (absl::Status s = ListenOnGateway(*dns_, record); !s.ok()) {
+      MESH_LOG(Error) << s.message();
+    }
   }
 }
 
@@ -73,10 +102,15 @@ absl::StatusOr<v1::Network> NetworkController::Create(const v1::NetworkSpec& spe
   filled->set_mtu(static_cast<uint32_t>(info->config.mtu));
   record.set_bridge(info->bridge);
   record.set_phase(storev1::PHASE_READY);
-  if (absl::Status s = store_.Put(spec.name(), record); !s.ok()) {
+  absl::Status status = dns_ != nullptr ? ListenOnGateway(*dns_, record) : absl::OkStatus();
+  if (status.ok()) {
+    status = store_.Put(spec.name(), record);
+    if (!status.ok() && dns_ != nullptr) UnlistenOnGateway(*dns_, record);
+  }
+  if (!status.ok()) {
     netplane_.DeleteNetwork(spec.name()).IgnoreError();
     store_.DeleteNetwork(spec.name()).IgnoreError();
-    return give_back(s);
+    return give_back(status);
   }
   {
     absl::MutexLock lock(&mu_);
@@ -126,6 +160,7 @@ absl::Status NetworkController::Remove(const std::string& name) {
     return restore(s);
   }
   FaultPoint("network.remove.kernel");
+  if (dns_ != nullptr) UnlistenOnGateway(*dns_, record);
   MESH_RETURN_IF_ERROR(store_.DeleteNetwork(name));
   {
     absl::MutexLock lock(&mu_);

@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/dns/server.h"
 #include "agent/events/event_bus.h"
 #include "agent/store/store.h"
 #include "mesh/v1/networks.pb.h"
@@ -18,10 +19,13 @@ namespace mesh::agent {
 
 class NetworkController {
  public:
-  NetworkController(Store& store, netplane::NetworkManager& netplane, EventBus& events)
-      : store_(store), netplane_(netplane), events_(events) {}
+  // `dns`: meshd's DNS server, which answers on each network's gateway (null: DNS is off).
+  NetworkController(Store& store, netplane::NetworkManager& netplane, EventBus& events,
+                    dns::DnsServer* dns = nullptr)
+      : store_(store), netplane_(netplane), events_(events), dns_(dns) {}
 
-  // Recovery: the records of networks that are READY (others were rolled back).
+  // Recovery: the records of networks that are READY (others were rolled back); the DNS server
+  // listens on their gateways at once (the bridges come back with netplane's reconcile).
   void Restore(const std::map<std::string, storev1::NetworkRecord>& records);
   // netplane's view of every network the store has (for NetworkManager::Reconcile).
   std::vector<netplane::NetworkConfig> Desired() const;
@@ -43,6 +47,7 @@ class NetworkController {
   Store& store_;
   netplane::NetworkManager& netplane_;
   EventBus& events_;
+  dns::DnsServer* const dns_;
   mutable absl::Mutex mu_;
   // READY networks, and those being created or removed (their phase says which).
   std::map<std::string, storev1::NetworkRecord> networks_ ABSL_GUARDED_BY(mu_);

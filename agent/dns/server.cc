@@ -12,10 +12,12 @@
 #include <random>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/dns/ldns.h"
+#include "agent/dns/resolv_conf.h"
 #include "base/errno_status.h"
 #include "base/log.h"
 
@@ -63,15 +65,36 @@ std::string Upstream::ToString() const { return absl::StrCat(address.ToString(),
 
 std::vector<Upstream> UpstreamsOfResolvConf(absl::string_view text) {
   std::vector<Upstream> out;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    line = absl::StripAsciiWhitespace(line);
-    if (!absl::ConsumePrefix(&line, "nameserver")) continue;
-    if (line.empty() || !absl::ascii_isspace(static_cast<unsigned char>(line.front()))) continue;
-    line = absl::StripAsciiWhitespace(line);
-    line = line.substr(0, line.find_first_of(" \t#;"));
-    absl::StatusOr<IpAddress> a = IpAddress::Parse(line);
-    if (!a.ok() || !a->is_v4() || a->bytes()[0] == 127) continue;
+  for (const std::string& nameserver : ParseResolvConf(text).nameservers) {
+    absl::StatusOr<IpAddress> a = IpAddress::Parse(nameserver);
+    if (!a.ok() || !a->is_v4() || IsLoopbackNameserver(nameserver)) continue;
     out.push_back(Upstream{*a, 53});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Upstream>> ParseUpstreams(absl::string_view text) {
+  std::vector<Upstream> out;
+  for (absl::string_view entry : absl::StrSplit(text, absl::ByAnyChar(", \t"), absl::SkipEmpty())) {
+    absl::string_view host = entry;
+    uint16_t port = 53;
+    if (size_t colon = entry.find(':'); colon != absl::string_view::npos) {
+      host = entry.substr(0, colon);
+      int number = 0;
+      if (!absl::SimpleAtoi(entry.substr(colon + 1), &number) || number < 1 || number > 65535) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("upstream \"", entry, "\": the port must be a number from 1 to 65535"));
+      }
+      port = static_cast<uint16_t>(number);
+    }
+    absl::StatusOr<IpAddress> address = IpAddress::Parse(host);
+    if (!address.ok() || !address->is_v4()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("upstream \"", entry,
+                       "\" is not an IPv4 address with an optional port (\"203.0.113.53\" "
+                       "or \"203.0.113.53:5353\")"));
+    }
+    out.push_back(Upstream{*address, port});
   }
   return out;
 }
@@ -401,7 +424,9 @@ class DnsServer::Loop {
     if (found.kind != Lookup::Kind::kUnknown) {
       s_.answered_++;
       Reply r;
-      r.rcode = found.kind == Lookup::Kind::kFound ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN;
+      r.rcode = found.kind == Lookup::Kind::kFound     ? LDNS_RCODE_NOERROR
+                : found.kind == Lookup::Kind::kRefused ? LDNS_RCODE_REFUSED
+                                                       : LDNS_RCODE_NXDOMAIN;
       r.addresses = found.addresses;
       r.names = found.names;
       r.ttl = s_.options_.ttl;

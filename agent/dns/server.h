@@ -45,7 +45,8 @@ struct ServerOptions {
 
 struct ServerStats {
   uint64_t queries = 0;    // well-formed queries received
-  uint64_t answered = 0;   // answered from the zone (names found, and NXDOMAIN for hidden ones)
+  uint64_t answered = 0;   // answered from the zone: names found, NXDOMAIN for hidden ones,
+                           // REFUSED for clients on internal networks only
   uint64_t forwarded = 0;  // answers relayed from an upstream
   uint64_t servfail = 0;   // SERVFAIL sent: no upstream, or every upstream failed
   uint64_t malformed = 0;  // packets dropped: not a query, or not DNS at all
@@ -69,6 +70,7 @@ class DnsServer {
   std::vector<netplane::ipam::IpAddress> Listening() const;
 
   ServerStats Stats() const;
+  const ServerOptions& options() const { return options_; }
 
  private:
   struct Listener;
@@ -102,5 +104,10 @@ class DnsServer {
 // The upstreams of a resolv.conf's text: its `nameserver` lines, IPv4, not loopback (those
 // would be the host's own stub resolver, which a container's query through meshd cannot mean).
 std::vector<Upstream> UpstreamsOfResolvConf(absl::string_view text);
+
+// A list of upstreams as the config gives it: "ADDRESS[:PORT]" separated by commas or blanks
+// ("203.0.113.254, 198.51.100.53:5353"), IPv4. Empty text: none. InvalidArgument naming the
+// first bad entry.
+absl::StatusOr<std::vector<Upstream>> ParseUpstreams(absl::string_view text);
 
 }  // namespace mesh::agent::dns

@@ -41,6 +41,7 @@ struct Services {
   Checker* checker;
   runtime::image::ImageStore* images;
   EventBus* events;
+  const dns::DnsServer* dns;  // null: meshd's DNS is off
   SystemInfo info;
   std::string import_dir;  // where streamed image archives are spooled
 };

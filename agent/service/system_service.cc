@@ -1,4 +1,5 @@
 // SystemService: version, info, events.
+#include "agent/api/convert.h"
 #include "agent/api/version.h"
 #include "agent/service/services.h"
 
@@ -36,6 +37,18 @@ class SystemServiceImpl final : public v1::SystemService::Service {
     response->set_default_subnet_pool(s_.info.default_pool);
     response->set_default_subnet_prefix_length(
         static_cast<uint32_t>(s_.info.default_prefix_length));
+    if (s_.dns != nullptr) {
+      v1::DnsInfo* dns = response->mutable_dns();
+      for (const auto& address : s_.dns->Listening()) dns->add_listening(address.ToString());
+      for (const dns::Upstream& u : s_.dns->options().upstreams) dns->add_upstreams(u.ToString());
+      *dns->mutable_upstream_timeout() = ToProtoDuration(s_.dns->options().upstream_timeout);
+      const dns::ServerStats stats = s_.dns->Stats();
+      dns->set_queries(stats.queries);
+      dns->set_answered(stats.answered);
+      dns->set_forwarded(stats.forwarded);
+      dns->set_servfail(stats.servfail);
+      dns->set_malformed(stats.malformed);
+    }
     return grpc::Status::OK;
   }
 

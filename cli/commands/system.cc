@@ -80,6 +80,25 @@ void AddSystemCommands(CLI::App& app, Cli& cli) {
         response.groups(), response.images(), response.state_dir().c_str(),
         response.run_dir().c_str(), response.cgroup_version().c_str(),
         response.default_subnet_pool().c_str(), response.default_subnet_prefix_length());
+    if (!response.has_dns()) {
+      std::printf("DNS:             off (containers use the host's resolvers)\n");
+      return kExitOk;
+    }
+    const v1::DnsInfo& dns = response.dns();
+    const absl::Duration timeout = absl::Seconds(dns.upstream_timeout().seconds()) +
+                                   absl::Nanoseconds(dns.upstream_timeout().nanos());
+    std::printf(
+        "DNS:             on %s (port 53)\nDNS upstreams:   %s\n"
+        "DNS queries:     %lu (%lu answered by mesh, %lu forwarded, %lu SERVFAIL, %lu malformed "
+        "dropped)\n",
+        dns.listening().empty() ? "no network yet" : absl::StrJoin(dns.listening(), ", ").c_str(),
+        dns.upstreams().empty() ? "none (names mesh does not know get SERVFAIL)"
+                                : absl::StrCat(absl::StrJoin(dns.upstreams(), ", "), ", ",
+                                               absl::FormatDuration(timeout), " each")
+                                      .c_str(),
+        static_cast<unsigned long>(dns.queries()), static_cast<unsigned long>(dns.answered()),
+        static_cast<unsigned long>(dns.forwarded()), static_cast<unsigned long>(dns.servfail()),
+        static_cast<unsigned long>(dns.malformed()));
     return kExitOk;
   });
 

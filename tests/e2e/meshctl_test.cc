@@ -1089,7 +1089,10 @@ TEST_F(MeshctlTest, ExitCodesUsageVersionAndInfo) {
   EXPECT_EQ(info["default_subnet_pool"].as<std::string>(""), "10.88.0.0/16") << r.out;
   EXPECT_EQ(info["containers_running"].as<int>(-1), 0) << r.out;
   EXPECT_EQ(info["version"]["api_version"].as<std::string>(""), "mesh.v1") << r.out;
-  EXPECT_THAT(MustMeshctl({"info"}), HasSubstr("State dir:       /var/lib/mesh"));
+  const std::string info_table = MustMeshctl({"info"});
+  EXPECT_THAT(info_table, HasSubstr("State dir:       /var/lib/mesh"));
+  EXPECT_THAT(info_table, HasSubstr("DNS upstreams:   203.0.113.254:53, 2s each"));
+  EXPECT_EQ(info["dns"]["upstreams"][0].as<std::string>(""), "203.0.113.254:53") << r.out;
 
   // completion: a script that knows the commands.
   const std::string bash = MustMeshctl({"completion", "bash"});

@@ -32,32 +32,6 @@ using testing::Sandbox;
 
 IpAddress Ip(const char* text) { return *IpAddress::Parse(text); }
 
-struct Answer {
-  bool received = false;
-  uint16_t id = 0;
-  uint8_t rcode = 0;
-  std::vector<std::string> records;  // rdata as ldns prints it
-};
-Answer Read(const std::string& wire) {
-  Answer a;
-  ldns_pkt* p = nullptr;
-  if (ldns_wire2pkt(&p, reinterpret_cast<const uint8_t*>(wire.data()), wire.size()) !=
-      LDNS_STATUS_OK) {
-    return a;
-  }
-  a.received = true;
-  a.id = ldns_pkt_id(p);
-  a.rcode = ldns_pkt_get_rcode(p);
-  const ldns_rr_list* answers = ldns_pkt_answer(p);
-  for (size_t i = 0; answers != nullptr && i < ldns_rr_list_rr_count(answers); ++i) {
-    char* text = ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(answers, i), 0));
-    a.records.emplace_back(text);
-    std::free(text);
-  }
-  ldns_pkt_free(p);
-  return a;
-}
-
 // A UDP socket in wan, bound to `address` (the client's address is what the zone sees).
 UniqueFd WanSocket(const NamespaceHandle& wan, const char* address, uint16_t port = 0) {
   UniqueFd fd;
@@ -75,21 +49,11 @@ UniqueFd WanSocket(const NamespaceHandle& wan, const char* address, uint16_t por
   return fd;
 }
 
-// One query over UDP from `fd` to the server; the answer, or none within `wait`.
+using Answer = testing::DnsAnswer;
+using testing::ReadDnsAnswer;
+
 Answer Ask(int fd, const std::string& query, absl::Duration wait = absl::Seconds(5)) {
-  sockaddr_in server{};
-  server.sin_family = AF_INET;
-  server.sin_port = htons(53);
-  inet_pton(AF_INET, Sandbox::kHostAddress, &server.sin_addr);
-  EXPECT_GE(::sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&server),
-                     sizeof(server)),
-            0);
-  pollfd p{fd, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(wait))) != 1) return {};
-  char buf[65536];
-  const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-  if (n <= 0) return {};
-  return Read(std::string(buf, static_cast<size_t>(n)));
+  return testing::AskUdp(fd, Sandbox::kHostAddress, query, wait);
 }
 
 class DnsServerTest : public testing::SandboxTest {
@@ -273,7 +237,7 @@ TEST_F(DnsServerTest, AnswersOverTcpAndStopsListeningWhenAsked) {
     while (in.size() >= 2) {
       const size_t size = static_cast<uint8_t>(in[0]) << 8 | static_cast<uint8_t>(in[1]);
       if (in.size() < 2 + size) break;
-      Answer a = Read(in.substr(2, size));
+      Answer a = ReadDnsAnswer(in.substr(2, size));
       EXPECT_THAT(a.records, ElementsAre("203.0.113.80"));
       ids.push_back(a.id);
       in.erase(0, 2 + size);

@@ -1,12 +1,19 @@
 #pragma once
 
-// A DNS query as a stub resolver sends it, made by ldns (for tests of meshd's DNS; they link
-// ldns through mesh_agent_dns).
+// DNS on the wire for tests of meshd's DNS, made and read by ldns (they link it through
+// mesh_agent_dns): a query as a stub resolver sends it, an answer as tests look at it, and one
+// UDP exchange.
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
+#include "absl/time/time.h"
 #include "agent/dns/ldns.h"
 
 namespace mesh::testing {
@@ -23,6 +30,53 @@ inline std::string QueryWire(const char* name, ldns_rr_type type, uint16_t id = 
   std::free(wire);
   ldns_pkt_free(q);
   return out;
+}
+
+struct DnsAnswer {
+  bool received = false;
+  uint16_t id = 0;
+  uint8_t rcode = 0;
+  std::vector<std::string> records;  // the answer section's rdata as ldns prints it
+};
+
+inline DnsAnswer ReadDnsAnswer(const std::string& wire) {
+  DnsAnswer a;
+  ldns_pkt* p = nullptr;
+  if (ldns_wire2pkt(&p, reinterpret_cast<const uint8_t*>(wire.data()), wire.size()) !=
+      LDNS_STATUS_OK) {
+    return a;
+  }
+  a.received = true;
+  a.id = ldns_pkt_id(p);
+  a.rcode = ldns_pkt_get_rcode(p);
+  const ldns_rr_list* answers = ldns_pkt_answer(p);
+  for (size_t i = 0; answers != nullptr && i < ldns_rr_list_rr_count(answers); ++i) {
+    char* text = ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(answers, i), 0));
+    a.records.emplace_back(text);
+    std::free(text);
+  }
+  ldns_pkt_free(p);
+  return a;
+}
+
+// One query over UDP from the socket `fd` to `server` port 53; the answer, or none (received
+// false) within `wait`.
+inline DnsAnswer AskUdp(int fd, const char* server, const std::string& query,
+                        absl::Duration wait = absl::Seconds(5)) {
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(53);
+  inet_pton(AF_INET, server, &to.sin_addr);
+  if (::sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) <
+      0) {
+    return {};
+  }
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(wait))) != 1) return {};
+  char buf[65536];
+  const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+  if (n <= 0) return {};
+  return ReadDnsAnswer(std::string(buf, static_cast<size_t>(n)));
 }
 
 }  // namespace mesh::testing

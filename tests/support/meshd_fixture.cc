@@ -141,7 +141,9 @@ absl::Status Meshd::Launch(absl::Duration timeout) {
                                    "--default-pool",
                                    options_.default_pool,
                                    "--log-level",
-                                   "debug"};
+                                   "debug",
+                                   "--dns-upstreams",
+                                   options_.dns_upstreams};
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
   env.insert(env.end(), options_.extra_env.begin(), options_.extra_env.end());

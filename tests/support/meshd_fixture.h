@@ -27,6 +27,10 @@ struct MeshdOptions {
   std::string run_dir = "/run/mesh";
   std::string socket = "/run/mesh/meshd.sock";
   std::string default_pool = "10.88.0.0/16";
+  // Where meshd's DNS forwards names it does not know: wan's address (Sandbox::kWanAddress),
+  // never the host's resolvers, so no query leaves the sandbox. Nothing answers there unless a
+  // test starts a DNS server in wan (port unreachable: SERVFAIL at once).
+  std::string dns_upstreams = "203.0.113.254";
   std::vector<std::string> extra_args;
   std::vector<std::string> extra_env;               // "MESH_FAULT_AFTER=..."
   std::string log_file = "/run/scratch/meshd.log";  // meshd's stderr, appended

@@ -81,7 +81,8 @@ TEST(ConfigTest, ShippedConfigFileHasEveryKeyAtItsDefault) {
   ASSERT_TRUE(text.ok());
   for (const char* key : {"state_dir:", "run_dir:", "socket:", "log_level:", "default_pool:",
                           "default_prefix_length:", "shim_path:", "cgroup_parent:", "busybox_path:",
-                          "socket_group:", "tls:", "listen:", "cert:", "key:", "client_ca:"}) {
+                          "socket_group:", "tls:", "listen:", "cert:", "key:", "client_ca:", "dns:",
+                          "enabled:", "upstreams:", "timeout:"}) {
     EXPECT_THAT(*text, HasSubstr(key));
   }
 }
@@ -103,23 +104,30 @@ tls:
   cert: /etc/mesh/tls/server.pem
   key: /etc/mesh/tls/server.key
   client_ca: /etc/mesh/tls/ca.pem
+dns:
+  enabled: false
+  upstreams: 203.0.113.53, 198.51.100.53:5353
+  timeout: 500ms
 )",
                                               "f.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
-  Config want{.state_dir = "/srv/mesh/state",
-              .run_dir = "/srv/mesh/run",
-              .socket = "/srv/mesh/run/api.sock",
-              .log_level = "debug",
-              .default_pool = "10.200.0.0/14",
-              .default_prefix_length = 26,
-              .shim_path = "/opt/mesh/libexec/mesh-shim",
-              .cgroup_parent = "mesh-test",
-              .busybox_path = "/opt/busybox/busybox",
-              .socket_group = "meshusers",
-              .tls = {.listen = "[::]:7443",
-                      .cert_file = "/etc/mesh/tls/server.pem",
-                      .key_file = "/etc/mesh/tls/server.key",
-                      .client_ca_file = "/etc/mesh/tls/ca.pem"}};
+  Config want{
+      .state_dir = "/srv/mesh/state",
+      .run_dir = "/srv/mesh/run",
+      .socket = "/srv/mesh/run/api.sock",
+      .log_level = "debug",
+      .default_pool = "10.200.0.0/14",
+      .default_prefix_length = 26,
+      .shim_path = "/opt/mesh/libexec/mesh-shim",
+      .cgroup_parent = "mesh-test",
+      .busybox_path = "/opt/busybox/busybox",
+      .socket_group = "meshusers",
+      .tls = {.listen = "[::]:7443",
+              .cert_file = "/etc/mesh/tls/server.pem",
+              .key_file = "/etc/mesh/tls/server.key",
+              .client_ca_file = "/etc/mesh/tls/ca.pem"},
+      .dns = {
+          .enabled = false, .upstreams = "203.0.113.53, 198.51.100.53:5353", .timeout = "500ms"}};
   EXPECT_EQ(*config, want);
   EXPECT_TRUE(ValidateConfig(*config).ok());
 }
@@ -147,7 +155,7 @@ TEST(ConfigTest, UnknownKeysSuggestTheNearestKnownOne) {
   EXPECT_EQ(ParseError("networks: []\n"),
             "f.yaml:1:1: unknown key \"networks\" (known keys: state_dir, run_dir, socket, "
             "log_level, default_pool, default_prefix_length, shim_path, cgroup_parent, "
-            "busybox_path, socket_group, tls)");
+            "busybox_path, socket_group, tls, dns)");
 }
 
 TEST(ConfigTest, WrongTypesNameTheirPosition) {
@@ -165,7 +173,7 @@ TEST(ConfigTest, WrongTypesNameTheirPosition) {
   EXPECT_EQ(ParseError("- state_dir\n"),
             "f.yaml:1:1: the config must be a map (state_dir, run_dir, socket, log_level, "
             "default_pool, default_prefix_length, shim_path, cgroup_parent, busybox_path, "
-            "socket_group, tls), not a list");
+            "socket_group, tls, dns), not a list");
   EXPECT_EQ(ParseError("[a]: 1\n"), "f.yaml:1:1: a key must be a string, not a list");
 }
 
@@ -337,6 +345,26 @@ TEST(ValidateConfigTest, ListenIsHostAndPort) {
   }
 }
 
+TEST(ConfigTest, DnsValuesAreChecked) {
+  EXPECT_EQ(ParseError("dns:\n  enabled: yes\n"),
+            "f.yaml:2:12: dns.enabled: \"yes\" is not true or false");
+  EXPECT_EQ(ParseError("dns:\n  upstreams: 203.0.113.53, dns.example.org\n"),
+            "f.yaml:2:14: dns.upstreams: \"203.0.113.53, dns.example.org\" is not a list of "
+            "upstreams: upstream \"dns.example.org\" is not an IPv4 address with an optional "
+            "port (\"203.0.113.53\" or \"203.0.113.53:5353\")");
+  EXPECT_THAT(ParseError("dns:\n  upstreams: 203.0.113.53:0\n"),
+              HasSubstr("the port must be a number from 1 to 65535"));
+  EXPECT_EQ(ParseError("dns:\n  timeout: 2\n"),
+            "f.yaml:2:12: dns.timeout: \"2\" is not a duration (\"2s\", \"500ms\")");
+  EXPECT_EQ(ParseError("dns:\n  timeout: 1m\n"),
+            "f.yaml:2:12: dns.timeout: \"1m\" is out of range; use 100ms to 30s");
+  EXPECT_EQ(ParseError("dns:\n  enable: true\n"),
+            "f.yaml:2:3: unknown key \"dns.enable\" (did you mean \"dns.enabled\"?)");
+  absl::StatusOr<Config> none = ParseConfig("dns:\n  upstreams: none\n", "f.yaml");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->dns.upstreams, "none");
+}
+
 TEST(ValidateConfigTest, EmptyGroupMeansRootOnly) {
   Config config;
   config.socket_group = "";
@@ -388,7 +416,12 @@ tls:
                                             "--tls-key",
                                             "/from/flag/key.pem",
                                             "--tls-client-ca",
-                                            "/from/flag/ca.pem"});
+                                            "/from/flag/ca.pem",
+                                            "--dns=false",
+                                            "--dns-upstreams",
+                                            "none",
+                                            "--dns-timeout",
+                                            "1s"});
   ASSERT_TRUE(line.ok()) << line.status();
   Config want{.state_dir = "/from/flag/state",
               .run_dir = "/from/file/run",
@@ -402,7 +435,8 @@ tls:
               .tls = {.listen = "127.0.0.1:8443",
                       .cert_file = "/from/flag/cert.pem",
                       .key_file = "/from/flag/key.pem",
-                      .client_ca_file = "/from/flag/ca.pem"}};
+                      .client_ca_file = "/from/flag/ca.pem"},
+              .dns = {.enabled = false, .upstreams = "none", .timeout = "1s"}};
   EXPECT_EQ(line->config, want);
 }
 
@@ -465,10 +499,10 @@ TEST(CommandLineTest, HelpListsEveryFlag) {
   absl::StatusOr<CommandLine> line = Parse({"--help"});
   ASSERT_TRUE(line.ok()) << line.status();
   EXPECT_TRUE(line->help);
-  for (const char* flag :
-       {"--config", "--version", "--state-dir", "--run-dir", "--socket", "--log-level",
-        "--default-pool", "--default-prefix-length", "--shim", "--cgroup-parent", "--tls-listen",
-        "--tls-cert", "--tls-key", "--tls-client-ca"}) {
+  for (const char* flag : {"--config", "--version", "--state-dir", "--run-dir", "--socket",
+                           "--log-level", "--default-pool", "--default-prefix-length", "--shim",
+                           "--cgroup-parent", "--tls-listen", "--tls-cert", "--tls-key",
+                           "--tls-client-ca", "--dns", "--dns-upstreams", "--dns-timeout"}) {
     EXPECT_THAT(line->help_text, HasSubstr(flag));
   }
   EXPECT_THAT(line->help_text, HasSubstr("/var/lib/mesh"));  // defaults are shown

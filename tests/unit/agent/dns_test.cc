@@ -6,6 +6,7 @@
 
 #include "agent/dns/ldns.h"
 #include "agent/dns/message.h"
+#include "agent/dns/resolv_conf.h"
 #include "agent/dns/server.h"
 #include "agent/dns/zone.h"
 #include "gmock/gmock.h"
@@ -202,6 +203,36 @@ TEST(ZoneTest, NamesResolveForClientsThatShareANetwork) {
   EXPECT_EQ(zone.Find("tiers-app.", Ip("10.79.0.99")).kind, Lookup::Kind::kHidden);
 }
 
+TEST(ZoneTest, TheClientsGroupIsADomainOfTheNamesItSees) {
+  Zone zone;
+  FillLab(zone);
+  const IpAddress web = Ip("10.79.0.10");
+  // `search tiers` makes "tiers-app.tiers." of "tiers-app" and "www.tiers." of "www".
+  EXPECT_THAT(zone.Find("tiers-app.tiers.", web).addresses, ElementsAre(Ip("10.79.0.20")));
+  EXPECT_THAT(zone.Find("www.tiers.", Ip("10.79.0.20")).addresses, ElementsAre(web));
+  EXPECT_THAT(zone.Find("app.tiers.tiers.", web).addresses, ElementsAre(Ip("10.79.0.20")));
+  // What the client may not see stays hidden under the domain too.
+  EXPECT_EQ(zone.Find("other-db.tiers.", web).kind, Lookup::Kind::kHidden);
+  // Other names under the group's domain are not mesh's ("google.dev." in a group "dev").
+  EXPECT_EQ(zone.Find("google.tiers.", web).kind, Lookup::Kind::kUnknown);
+  // Nor is another group's domain, nor any domain for a client outside a group.
+  EXPECT_EQ(zone.Find("www.other.", web).kind, Lookup::Kind::kUnknown);
+  EXPECT_EQ(zone.Find("www.tiers.", Ip("10.91.0.5")).kind, Lookup::Kind::kUnknown);
+}
+
+TEST(ZoneTest, ClientsOnInternalNetworksOnlyAreNotForwarded) {
+  Zone zone;
+  FillLab(zone);
+  zone.Put({"vault", "", "", {{"sealed", Ip("10.92.0.5"), {}, /*internal=*/true}}});
+  zone.Put({"guard", "", "", {{"sealed", Ip("10.92.0.6"), {}, true}, {"shared", Ip("10.90.0.6")}}});
+  EXPECT_EQ(zone.Find("example.org.", Ip("10.92.0.5")).kind, Lookup::Kind::kRefused);
+  EXPECT_THAT(zone.Find("guard.", Ip("10.92.0.5")).addresses, ElementsAre(Ip("10.92.0.6")));
+  // One network with a way out is enough to forward, as it is to reach out.
+  EXPECT_EQ(zone.Find("example.org.", Ip("10.92.0.6")).kind, Lookup::Kind::kUnknown);
+  // So are clients mesh does not know (the host itself).
+  EXPECT_EQ(zone.Find("example.org.", Ip("10.92.0.1")).kind, Lookup::Kind::kUnknown);
+}
+
 TEST(ZoneTest, ReverseLookupsFollowTheSameRule) {
   Zone zone;
   FillLab(zone);
@@ -222,6 +253,14 @@ TEST(ZoneTest, EntriesComeAndGo) {
   EXPECT_THAT(zone.Find("app.tiers.", Ip("10.79.0.10")).addresses, ElementsAre(Ip("10.79.0.21")));
   zone.Remove("nobody");
   EXPECT_EQ(zone.size(), 4u);
+  // Put replaces every name: web loses its alias, and its old address is no client any more.
+  zone.Put({"tiers-web", "tiers", "web", {{"tiers", Ip("10.79.0.11"), {}}}});
+  EXPECT_EQ(zone.Find("www.", Ip("10.79.0.21")).kind, Lookup::Kind::kUnknown);
+  EXPECT_EQ(zone.Find("app.tiers.", Ip("10.79.0.10")).kind, Lookup::Kind::kHidden);
+  EXPECT_THAT(zone.Find("app.tiers.", Ip("10.79.0.11")).addresses, ElementsAre(Ip("10.79.0.21")));
+  EXPECT_THAT(zone.Find("11.0.79.10.in-addr.arpa.", Ip("10.79.0.21")).names,
+              ElementsAre("tiers-web."));
+  EXPECT_EQ(zone.Find("10.0.79.10.in-addr.arpa.", Ip("10.79.0.21")).kind, Lookup::Kind::kUnknown);
 }
 
 TEST(UpstreamsOfResolvConfTest, NameserversButNotTheHostsOwnStub) {
@@ -233,6 +272,49 @@ TEST(UpstreamsOfResolvConfTest, NameserversButNotTheHostsOwnStub) {
   for (const Upstream& u : got) text.push_back(u.ToString());
   EXPECT_THAT(text, ElementsAre("10.0.0.2:53", "192.0.2.53:53"));
   EXPECT_THAT(UpstreamsOfResolvConf(""), IsEmpty());
+}
+
+TEST(ParseUpstreamsTest, AddressesWithOptionalPorts) {
+  absl::StatusOr<std::vector<Upstream>> got =
+      ParseUpstreams(" 203.0.113.53,198.51.100.53:5353\t192.0.2.1 ");
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<std::string> text;
+  for (const Upstream& u : *got) text.push_back(u.ToString());
+  EXPECT_THAT(text, ElementsAre("203.0.113.53:53", "198.51.100.53:5353", "192.0.2.1:53"));
+  EXPECT_THAT(*ParseUpstreams(""), IsEmpty());
+  EXPECT_EQ(ParseUpstreams("203.0.113.53:x").status().message(),
+            "upstream \"203.0.113.53:x\": the port must be a number from 1 to 65535");
+  EXPECT_FALSE(ParseUpstreams("fd00::53").ok());
+  EXPECT_FALSE(ParseUpstreams("203.0.113.53:70000").ok());
+}
+
+TEST(ResolvConfTest, ParsesWhatResolversRead) {
+  const ResolvConf conf = ParseResolvConf(
+      "# generated\nnameserver 10.0.0.2 # office\nnameserver\t::1\ndomain old.example\n"
+      "search corp.example example.org ; comment\noptions ndots:2\noptions edns0\n"
+      "nameserver\nsortlist 10.0.0.0\n");
+  EXPECT_THAT(conf.nameservers, ElementsAre("10.0.0.2", "::1"));
+  EXPECT_THAT(conf.search, ElementsAre("corp.example", "example.org"));  // the last one wins
+  EXPECT_THAT(conf.options, ElementsAre("ndots:2", "edns0"));
+  EXPECT_THAT(ParseResolvConf("search a.example\ndomain b.example c.example\n").search,
+              ElementsAre("b.example"));
+  EXPECT_TRUE(IsLoopbackNameserver("127.0.0.53"));
+  EXPECT_TRUE(IsLoopbackNameserver("::1"));
+  EXPECT_FALSE(IsLoopbackNameserver("10.127.0.1"));
+}
+
+TEST(ResolvConfTest, FormatsWhatItParses) {
+  ResolvConf conf{
+      .nameservers = {"10.88.0.1"}, .search = {"tiers", "example.org"}, .options = {"edns0"}};
+  const std::string text = FormatResolvConf(conf, "line one\nline two");
+  EXPECT_EQ(text,
+            "# line one\n# line two\nnameserver 10.88.0.1\nsearch tiers example.org\n"
+            "options edns0\n");
+  const ResolvConf again = ParseResolvConf(text);
+  EXPECT_EQ(again.nameservers, conf.nameservers);
+  EXPECT_EQ(again.search, conf.search);
+  EXPECT_EQ(again.options, conf.options);
+  EXPECT_EQ(FormatResolvConf({}), "");
 }
 
 }  // namespace
