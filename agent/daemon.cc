@@ -69,7 +69,9 @@ std::string CgroupVersionName() {
 // loopback (systemd-resolved's stub at 127.0.0.53), the stub's own upstreams, as Docker does.
 std::vector<dns::Upstream> DnsUpstreams(const DnsConfig& config) {
   if (config.upstreams == "none") return {};
-  if (!config.upstreams.empty()) return *dns::ParseUpstreams(config.upstreams);  // validated
+  if (!config.upstreams.empty()) {
+    return dns::ParseUpstreams(config.upstreams).value_or(std::vector<dns::Upstream>{});
+  }
   for (const char* path : {"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"}) {
     absl::StatusOr<std::string> text = ReadFile(path);
     if (!text.ok()) continue;

@@ -249,9 +249,21 @@ std::string ContainerController::ResolvConf(const storev1::ContainerRecord& reco
 
 void ContainerController::RewriteEtcFiles(const std::string& name,
                                           const storev1::ContainerRecord& record) const {
-  const std::string etc = runtime_.PathsOf(name).etc();
-  RewriteInPlace(etc + "/hosts", HostsFile(record)).IgnoreError();
-  RewriteInPlace(etc + "/resolv.conf", ResolvConf(record)).IgnoreError();
+  // The container's files, and those of the containers that share its network namespace
+  // (network_from): their addresses and resolver are its own.
+  std::vector<std::pair<std::string, storev1::ContainerRecord>> files = {{name, record}};
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [other, entry] : entries_) {
+      absl::MutexLock entry_lock(&entry->mu);
+      if (entry->record.spec().network_from() == name) files.emplace_back(other, entry->record);
+    }
+  }
+  for (const auto& [container, r] : files) {
+    const std::string etc = runtime_.PathsOf(container).etc();
+    RewriteInPlace(etc + "/hosts", HostsFile(r)).IgnoreError();
+    RewriteInPlace(etc + "/resolv.conf", ResolvConf(r)).IgnoreError();
+  }
 }
 
 void ContainerController::PutNames(const storev1::ContainerRecord& record) {

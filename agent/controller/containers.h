@@ -132,7 +132,8 @@ class ContainerController {
   // With meshd's DNS: the gateway of the first network the container's namespace is on, and
   // its group as the first search domain. Without (or with no network): the host's resolvers.
   std::string ResolvConf(const storev1::ContainerRecord& record) const;
-  // After a connect or disconnect: /etc/hosts and /etc/resolv.conf as the record says now.
+  // After a connect or disconnect: /etc/hosts and /etc/resolv.conf as the record says now,
+  // the container's and those of the containers using its network (network_from).
   void RewriteEtcFiles(const std::string& name, const storev1::ContainerRecord& record) const;
   // The zone's entry for the container as the record says it is (no-op with DNS off).
   void PutNames(const storev1::ContainerRecord& record);

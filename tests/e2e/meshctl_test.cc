@@ -1396,9 +1396,10 @@ TEST(DemoTest, ReadmeMainCommandRunsAsWrittenAndLeavesNothing) {
                                 "0\\.0\\.0\\.0:8080->80/tcp"))
       << all;
   EXPECT_THAT(up, ContainsRegex("web-client +busybox +running")) << all;
-  EXPECT_THAT(section("Containers reach each other by address"),
-              HasSubstr("\nhello from mesh (server)\n"))
-      << all;
+  const std::string by_name = section("Containers reach each other by name");
+  EXPECT_THAT(by_name, HasSubstr("\nnameserver 10.89.10.1\nsearch web")) << all;
+  EXPECT_THAT(by_name, HasSubstr("\nhello from mesh (server)\n")) << all;
+  EXPECT_THAT(by_name, HasSubstr("Name:\twww.web\nAddress: 10.89.10.10\n")) << all;
   EXPECT_THAT(section("Containers reach the outside world through NAT"),
               HasSubstr("\nhello from the outside world\n"))
       << all;

@@ -341,6 +341,11 @@ TEST_F(MeshdDnsTest, RecordsFollowMembersComingAndGoing) {
   v1::Container created;
   ASSERT_TRUE(Create(solo, &created).ok());
   EXPECT_THAT(Exec("solo", {"cat", "/etc/resolv.conf"}).out, Not(HasSubstr("10.88.")));
+  // buddy uses solo's network namespace: its resolver is solo's.
+  v1::ContainerSpec buddy = solo;
+  buddy.set_name("buddy");
+  buddy.set_network_from("solo");
+  ASSERT_TRUE(Create(buddy, &created).ok());
   v1::ConnectRequest connect;
   connect.set_container("solo");
   connect.set_network("lab-front");
@@ -353,6 +358,8 @@ TEST_F(MeshdDnsTest, RecordsFollowMembersComingAndGoing) {
   EXPECT_THAT(Ask("lab-web", "solo.").records, ElementsAre(address.ip()));
   // Its resolv.conf now names front's gateway, rewritten in place.
   EXPECT_THAT(Exec("solo", {"cat", "/etc/resolv.conf"}).out, HasSubstr("nameserver 10.88.1.1\n"));
+  EXPECT_THAT(Exec("buddy", {"cat", "/etc/resolv.conf"}).out, HasSubstr("nameserver 10.88.1.1\n"));
+  EXPECT_THAT(Exec("buddy", {"cat", "/etc/hosts"}).out, HasSubstr(address.ip()));
   EXPECT_THAT(Exec("solo", {"nslookup", "web.lab"}).out, HasSubstr(Ip("lab-web", "lab-front")));
   v1::DisconnectRequest disconnect;
   disconnect.set_container("solo");
