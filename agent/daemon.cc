@@ -204,6 +204,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const Config& config) {
   p.networks->Restore(contents.networks);
   netplane::DesiredState desired;
   desired.attachments = p.containers->Restore(contents.containers);
+  p.networks->ServeDns();
   desired.networks = p.networks->Desired();
   p.groups->Restore(contents.groups);
   desired.policies = p.groups->Policies();

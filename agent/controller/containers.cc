@@ -224,8 +224,7 @@ std::string ContainerController::ResolvConf(const storev1::ContainerRecord& reco
   conf.options = host.options;
   conf.search = host.search;
   if (zone_ != nullptr) {
-    absl::StatusOr<storev1::ContainerRecord> owner =
-        record.spec().network_from().empty() ? record : Record(record.spec().network_from());
+    absl::StatusOr<storev1::ContainerRecord> owner = NetworkOwner(record);
     if (owner.ok() && !owner->attachments().empty()) {
       conf.nameservers = {owner->attachments(0).gateway()};
       if (!record.group().empty()) conf.search.insert(conf.search.begin(), record.group());
@@ -247,19 +246,24 @@ std::string ContainerController::ResolvConf(const storev1::ContainerRecord& reco
   return dns::FormatResolvConf(conf);
 }
 
-void ContainerController::RewriteEtcFiles(const std::string& name,
-                                          const storev1::ContainerRecord& record) const {
-  // The container's files, and those of the containers that share its network namespace
-  // (network_from): their addresses and resolver are its own.
-  std::vector<std::pair<std::string, storev1::ContainerRecord>> files = {{name, record}};
+void ContainerController::NetworkChanged(const std::string& name,
+                                         const storev1::ContainerRecord& record) {
+  // The container, and every container in its namespace (network_from, also through others):
+  // their addresses and resolver are its own.
+  std::vector<std::pair<std::string, storev1::ContainerRecord>> changed = {{name, record}};
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [other, entry] : entries_) {
-      absl::MutexLock entry_lock(&entry->mu);
-      if (entry->record.spec().network_from() == name) files.emplace_back(other, entry->record);
+    for (size_t i = 0; i < changed.size(); ++i) {
+      for (const auto& [other, entry] : entries_) {
+        absl::MutexLock entry_lock(&entry->mu);
+        if (!entry->removed && entry->record.spec().network_from() == changed[i].first) {
+          changed.emplace_back(other, entry->record);
+        }
+      }
     }
   }
-  for (const auto& [container, r] : files) {
+  for (const auto& [container, r] : changed) {
+    PutNames(r);
     const std::string etc = runtime_.PathsOf(container).etc();
     RewriteInPlace(etc + "/hosts", HostsFile(r)).IgnoreError();
     RewriteInPlace(etc + "/resolv.conf", ResolvConf(r)).IgnoreError();
@@ -278,7 +282,9 @@ void ContainerController::PutNames(const storev1::ContainerRecord& record) {
       entry.member = std::string(member);
     }
   }
-  for (const storev1::Attachment& a : record.attachments()) {
+  // A container in another's namespace (network_from) has that one's addresses.
+  const storev1::ContainerRecord owner = NetworkOwner(record).value_or(record);
+  for (const storev1::Attachment& a : owner.attachments()) {
     absl::StatusOr<netplane::ipam::IpAddress> ip = netplane::ipam::IpAddress::Parse(a.ip());
     if (!ip.ok()) continue;
     dns::ZoneEntry::Address& address = entry.addresses.emplace_back();
@@ -298,15 +304,8 @@ std::string ContainerController::HostsFile(const storev1::ContainerRecord& recor
   const v1::ContainerSpec& spec = record.spec();
   const std::string hostname = spec.hostname().empty() ? spec.name() : spec.hostname();
   std::string out = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-  const storev1::ContainerRecord* owner = &record;
-  storev1::ContainerRecord target;
-  if (!spec.network_from().empty()) {
-    if (absl::StatusOr<storev1::ContainerRecord> r = Record(spec.network_from()); r.ok()) {
-      target = *std::move(r);
-      owner = &target;
-    }
-  }
-  for (const storev1::Attachment& a : owner->attachments()) {
+  const storev1::ContainerRecord owner = NetworkOwner(record).value_or(record);
+  for (const storev1::Attachment& a : owner.attachments()) {
     std::vector<std::string> names = {hostname};
     if (spec.name() != hostname) names.push_back(spec.name());
     for (const v1::NetworkAttachment& n : spec.networks()) {
@@ -318,18 +317,24 @@ std::string ContainerController::HostsFile(const storev1::ContainerRecord& recor
   return out;
 }
 
-absl::StatusOr<std::string> ContainerController::NetnsOf(
+absl::StatusOr<storev1::ContainerRecord> ContainerController::NetworkOwner(
     const storev1::ContainerRecord& record) const {
-  if (record.spec().network_from().empty()) return record.netns();
+  if (record.spec().network_from().empty()) return record;
   // Follow the chain to the container that owns the namespace.
   std::string name = record.spec().network_from();
   for (int depth = 0; depth < 16; ++depth) {
     MESH_ASSIGN_OR_RETURN(storev1::ContainerRecord target, Record(name));
-    if (target.spec().network_from().empty()) return target.netns();
+    if (target.spec().network_from().empty()) return target;
     name = target.spec().network_from();
   }
   return absl::FailedPreconditionError(
       absl::StrCat("container ", Q(record.spec().name()), ": network_from chain is too long"));
+}
+
+absl::StatusOr<std::string> ContainerController::NetnsOf(
+    const storev1::ContainerRecord& record) const {
+  MESH_ASSIGN_OR_RETURN(storev1::ContainerRecord owner, NetworkOwner(record));
+  return owner.netns();
 }
 
 absl::StatusOr<runtime::ContainerSpec> ContainerController::RuntimeSpecOf(
@@ -936,8 +941,7 @@ absl::StatusOr<v1::ContainerAddress> ContainerController::Connect(
   spec_network->set_ip(ip);
   for (const std::string& alias : aliases) spec_network->add_aliases(alias);
   Save(*entry, record);
-  PutNames(record);
-  RewriteEtcFiles(name, record);
+  NetworkChanged(name, record);
   Publish(v1::Event::KIND_NETWORK_CONNECTED, network, record, {{"container", name}});
   v1::ContainerAddress address;
   address.set_network(network);
@@ -972,8 +976,7 @@ absl::Status ContainerController::Disconnect(const std::string& name, const std:
                      [&](const v1::NetworkAttachment& n) { return n.network() == network; }),
       specs->end());
   Save(*entry, record);
-  PutNames(record);
-  RewriteEtcFiles(name, record);
+  NetworkChanged(name, record);
   Publish(v1::Event::KIND_NETWORK_DISCONNECTED, network, record, {{"container", name}});
   return absl::OkStatus();
 }
@@ -1191,7 +1194,10 @@ std::vector<netplane::AttachResult> ContainerController::Restore(
     for (const storev1::Attachment& a : record.attachments()) {
       desired.push_back(FromRecord(name, record.netns(), a));
     }
-    PutNames(record);
+  }
+  // Names once every container is back: one in another's namespace takes that one's addresses.
+  for (const auto& [name, record] : records) {
+    if (record.phase() == storev1::PHASE_READY) PutNames(record);
   }
   return desired;
 }

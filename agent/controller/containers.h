@@ -127,14 +127,18 @@ class ContainerController {
       const storev1::ContainerRecord& record) const;
   // The pinned netns a container's network comes from (its own, or network_from's).
   absl::StatusOr<std::string> NetnsOf(const storev1::ContainerRecord& record) const;
+  // The record of the container whose namespace that is (itself, or the end of the
+  // network_from chain).
+  absl::StatusOr<storev1::ContainerRecord> NetworkOwner(
+      const storev1::ContainerRecord& record) const;
   std::string NetnsPath(const std::string& name) const { return options_.netns_dir + "/" + name; }
   std::string HostsFile(const storev1::ContainerRecord& record) const;
   // With meshd's DNS: the gateway of the first network the container's namespace is on, and
   // its group as the first search domain. Without (or with no network): the host's resolvers.
   std::string ResolvConf(const storev1::ContainerRecord& record) const;
-  // After a connect or disconnect: /etc/hosts and /etc/resolv.conf as the record says now,
-  // the container's and those of the containers using its network (network_from).
-  void RewriteEtcFiles(const std::string& name, const storev1::ContainerRecord& record) const;
+  // After a connect or disconnect: names, /etc/hosts and /etc/resolv.conf as the record says
+  // now, the container's and those of the containers in its namespace (network_from).
+  void NetworkChanged(const std::string& name, const storev1::ContainerRecord& record);
   // The zone's entry for the container as the record says it is (no-op with DNS off).
   void PutNames(const storev1::ContainerRecord& record);
   // Makes the runtime container (created, not started) and watches its shim. `again`: one

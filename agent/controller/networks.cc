@@ -42,11 +42,18 @@ void UnlistenOnGateway(dns::DnsServer& dns, const storev1::NetworkRecord& record
 void NetworkController::Restore(const std::map<std::string, storev1::NetworkRecord>& records) {
   absl::MutexLock lock(&mu_);
   for (const auto& [name, record] : records) {
+    if (record.phase() == storev1::PHASE_READY) networks_[name] = record;
+  }
+}
+
+void NetworkController::ServeDns() {
+  if (dns_ == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [name, record] : networks_) {
     if (record.phase() != storev1::PHASE_READY) continue;
-    networks_[name] = record;
-    if (dns_ == nullptr) continue;
     if (absl::Status s = ListenOnGateway(*dns_, record); !s.ok()) {
-      MESH_LOG(Error) << s.message();
+      MESH_LOG(Error) << s.message() << " (its members' names do not resolve until it is free "
+                      << "and meshd restarts)";
     }
   }
 }

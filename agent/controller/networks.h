@@ -24,9 +24,12 @@ class NetworkController {
                     dns::DnsServer* dns = nullptr)
       : store_(store), netplane_(netplane), events_(events), dns_(dns) {}
 
-  // Recovery: the records of networks that are READY (others were rolled back); the DNS server
-  // listens on their gateways at once (the bridges come back with netplane's reconcile).
+  // Recovery: the records of networks that are READY (others were rolled back).
   void Restore(const std::map<std::string, storev1::NetworkRecord>& records);
+  // Recovery, once the containers' names are in the zone (a client the zone does not know yet
+  // would be answered as a stranger): the DNS server listens on every network's gateway, also
+  // before its bridge is back (netplane's reconcile brings it).
+  void ServeDns();
   // netplane's view of every network the store has (for NetworkManager::Reconcile).
   std::vector<netplane::NetworkConfig> Desired() const;
 

@@ -420,7 +420,11 @@ class DnsServer::Loop {
       return;
     }
     s_.queries_++;
-    const Lookup found = q->klass == LDNS_RR_CLASS_IN ? s_.zone_->Find(q->name, client) : Lookup{};
+    // Classes other than IN (CHAOS, HESIOD) are nothing of mesh's and no container's business
+    // upstream: forwarding them would let a container on an internal network out.
+    const Lookup found = q->klass == LDNS_RR_CLASS_IN || q->klass == LDNS_RR_CLASS_ANY
+                             ? s_.zone_->Find(q->name, client)
+                             : Lookup{.kind = Lookup::Kind::kRefused};
     if (found.kind != Lookup::Kind::kUnknown) {
       s_.answered_++;
       Reply r;

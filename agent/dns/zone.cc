@@ -133,6 +133,8 @@ Lookup Zone::FindLocked(absl::string_view name, const Client& who) const {
       if (matches && visible(a)) out.addresses.push_back(a.ip);
     }
   }
+  // A container without an address (on no network now) is still mesh's: never forwarded.
+  if (out.kind == Lookup::Kind::kUnknown) out.kind = Lookup::Kind::kHidden;
   return out;
 }
 

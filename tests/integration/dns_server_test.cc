@@ -102,6 +102,14 @@ TEST_F(DnsServerTest, AnswersNamesItsClientsMaySeeAndHidesTheRest) {
   // db is on a network the client is not on: NXDOMAIN, not forwarded.
   a = Ask(client.get(), QueryWire("db.other.", LDNS_RR_TYPE_A, 5));
   EXPECT_EQ(a.rcode, LDNS_RCODE_NXDOMAIN);
+  // Also when asked in class ANY; other classes are refused, never forwarded (no upstream
+  // here: forwarding would have given SERVFAIL).
+  EXPECT_EQ(Ask(client.get(), QueryWire("db.other.", LDNS_RR_TYPE_A, 6, LDNS_RR_CLASS_ANY)).rcode,
+            LDNS_RCODE_NXDOMAIN);
+  EXPECT_EQ(
+      Ask(client.get(), QueryWire("version.bind.", LDNS_RR_TYPE_TXT, 7, LDNS_RR_CLASS_CH)).rcode,
+      LDNS_RCODE_REFUSED);
+  EXPECT_EQ(server_->Stats().servfail, 0u);
   EXPECT_THAT(a.records, IsEmpty());
   // No upstream: a name mesh does not know is SERVFAIL at once.
   a = Ask(client.get(), QueryWire("example.org.", LDNS_RR_TYPE_A, 6), absl::Seconds(2));
@@ -110,8 +118,8 @@ TEST_F(DnsServerTest, AnswersNamesItsClientsMaySeeAndHidesTheRest) {
   zone_.Remove("lab-web");
   EXPECT_EQ(Ask(client.get(), QueryWire("web.lab.", LDNS_RR_TYPE_A, 7)).rcode, LDNS_RCODE_SERVFAIL);
   ServerStats stats = server_->Stats();
-  EXPECT_EQ(stats.queries, 7u);
-  EXPECT_EQ(stats.answered, 5u);
+  EXPECT_EQ(stats.queries, 9u);
+  EXPECT_EQ(stats.answered, 7u);
   EXPECT_EQ(stats.servfail, 2u);
 }
 

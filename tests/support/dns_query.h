@@ -18,8 +18,9 @@
 
 namespace mesh::testing {
 
-inline std::string QueryWire(const char* name, ldns_rr_type type, uint16_t id = 0x1234) {
-  ldns_pkt* q = ldns_pkt_query_new(ldns_dname_new_frm_str(name), type, LDNS_RR_CLASS_IN, LDNS_RD);
+inline std::string QueryWire(const char* name, ldns_rr_type type, uint16_t id = 0x1234,
+                             ldns_rr_class klass = LDNS_RR_CLASS_IN) {
+  ldns_pkt* q = ldns_pkt_query_new(ldns_dname_new_frm_str(name), type, klass, LDNS_RD);
   ldns_pkt_set_id(q, id);
   uint8_t* wire = nullptr;
   size_t size = 0;

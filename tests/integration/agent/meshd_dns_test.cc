@@ -360,6 +360,7 @@ TEST_F(MeshdDnsTest, RecordsFollowMembersComingAndGoing) {
   EXPECT_THAT(Exec("solo", {"cat", "/etc/resolv.conf"}).out, HasSubstr("nameserver 10.88.1.1\n"));
   EXPECT_THAT(Exec("buddy", {"cat", "/etc/resolv.conf"}).out, HasSubstr("nameserver 10.88.1.1\n"));
   EXPECT_THAT(Exec("buddy", {"cat", "/etc/hosts"}).out, HasSubstr(address.ip()));
+  EXPECT_THAT(Ask("lab-web", "buddy.").records, ElementsAre(address.ip()));
   EXPECT_THAT(Exec("solo", {"nslookup", "web.lab"}).out, HasSubstr(Ip("lab-web", "lab-front")));
   v1::DisconnectRequest disconnect;
   disconnect.set_container("solo");
@@ -368,6 +369,7 @@ TEST_F(MeshdDnsTest, RecordsFollowMembersComingAndGoing) {
   status = meshd().networks().Disconnect(Ctx().get(), disconnect, &disconnected);
   ASSERT_TRUE(status.ok()) << StatusText(status);
   EXPECT_THAT(Ask("lab-web", "lonely.").records, IsEmpty());
+  EXPECT_EQ(Ask("lab-web", "buddy.").rcode, LDNS_RCODE_NXDOMAIN);  // mesh's, and not seen
 
   // Removing a container removes its names at once.
   v1::RemoveContainerRequest remove;

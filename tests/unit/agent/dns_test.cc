@@ -261,6 +261,9 @@ TEST(ZoneTest, EntriesComeAndGo) {
   EXPECT_THAT(zone.Find("11.0.79.10.in-addr.arpa.", Ip("10.79.0.21")).names,
               ElementsAre("tiers-web."));
   EXPECT_EQ(zone.Find("10.0.79.10.in-addr.arpa.", Ip("10.79.0.21")).kind, Lookup::Kind::kUnknown);
+  // On no network: still a name of mesh's, so NXDOMAIN rather than forwarded.
+  zone.Put({"tiers-web", "tiers", "web", {}});
+  EXPECT_EQ(zone.Find("tiers-web.", Ip("10.79.0.21")).kind, Lookup::Kind::kHidden);
 }
 
 TEST(UpstreamsOfResolvConfTest, NameserversButNotTheHostsOwnStub) {
