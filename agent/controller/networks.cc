@@ -52,10 +52,21 @@ void NetworkController::ServeDns() {
   for (const auto& [name, record] : networks_) {
     if (record.phase() != storev1::PHASE_READY) continue;
     if (absl::Status s = ListenOnGateway(*dns_, record); !s.ok()) {
-      MESH_LOG(Error) << s.message() << " (its members' names do not resolve until it is free "
-                      << "and meshd restarts)";
+      const std::string problem =
+          absl::StrCat(s.message(),
+                       " (its members' names do not resolve until the port is free and meshd "
+                       "restarts)");
+      MESH_LOG(Error) << problem;
+      dns_problems_[name] = problem;
     }
   }
+}
+
+std::vector<std::string> NetworkController::DnsProblems() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> problems;
+  for (const auto& [name, problem] : dns_problems_) problems.push_back(problem);
+  return problems;
 }
 
 std::vector<netplane::NetworkConfig> NetworkController::Desired() const {
@@ -172,6 +183,7 @@ absl::Status NetworkController::Remove(const std::string& name) {
   {
     absl::MutexLock lock(&mu_);
     networks_.erase(name);
+    dns_problems_.erase(name);
   }
   v1::Event event;
   event.set_kind(v1::Event::KIND_NETWORK_REMOVED);

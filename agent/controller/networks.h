@@ -30,6 +30,8 @@ class NetworkController {
   // would be answered as a stranger): the DNS server listens on every network's gateway, also
   // before its bridge is back (netplane's reconcile brings it).
   void ServeDns();
+  // What ServeDns could not do: one message per network whose gateway meshd cannot answer on.
+  std::vector<std::string> DnsProblems() const;
   // netplane's view of every network the store has (for NetworkManager::Reconcile).
   std::vector<netplane::NetworkConfig> Desired() const;
 
@@ -54,6 +56,7 @@ class NetworkController {
   mutable absl::Mutex mu_;
   // READY networks, and those being created or removed (their phase says which).
   std::map<std::string, storev1::NetworkRecord> networks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> dns_problems_ ABSL_GUARDED_BY(mu_);  // network -> why
 };
 
 // NotFound for an unknown network, with what to do.

@@ -48,6 +48,7 @@ class SystemServiceImpl final : public v1::SystemService::Service {
       dns->set_forwarded(stats.forwarded);
       dns->set_servfail(stats.servfail);
       dns->set_malformed(stats.malformed);
+      for (std::string& problem : s_.networks->DnsProblems()) dns->add_problems(std::move(problem));
     }
     return grpc::Status::OK;
   }

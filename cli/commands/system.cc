@@ -99,6 +99,9 @@ void AddSystemCommands(CLI::App& app, Cli& cli) {
         static_cast<unsigned long>(dns.queries()), static_cast<unsigned long>(dns.answered()),
         static_cast<unsigned long>(dns.forwarded()), static_cast<unsigned long>(dns.servfail()),
         static_cast<unsigned long>(dns.malformed()));
+    for (const std::string& problem : dns.problems()) {
+      std::printf("DNS problem:     %s\n", problem.c_str());
+    }
     return kExitOk;
   });
 

@@ -99,6 +99,22 @@ class MeshdDnsTest : public MeshdApiTest {
     return AskUdp(fd.get(), server, QueryWire(name, type), wait);
   }
 
+  // A UDP socket on address:53 in the sandbox host, bound without SO_REUSEADDR (so meshd's
+  // cannot share the port), as another DNS server would hold it. Invalid if the bind failed.
+  static UniqueFd Squat(const char* address) {
+    UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    const int one = 1;
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(53);
+    inet_pton(AF_INET, address, &sa.sin_addr);
+    if (::setsockopt(fd.get(), SOL_IP, IP_FREEBIND, &one, sizeof(one)) != 0 ||
+        ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+      return UniqueFd();
+    }
+    return fd;
+  }
+
   v1::DnsInfo Dns() {
     v1::InfoResponse info;
     grpc::Status status = meshd().system().Info(Ctx().get(), v1::InfoRequest(), &info);
@@ -381,16 +397,9 @@ TEST_F(MeshdDnsTest, RecordsFollowMembersComingAndGoing) {
 }
 
 TEST_F(MeshdDnsTest, ANetworkWhoseGatewayPortIsTakenIsRefusedAndLeavesNothing) {
-  // Something else already answers on the gateway-to-be's port 53 (bound without
-  // SO_REUSEADDR, so meshd's socket cannot share it).
-  UniqueFd squatter(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  const int one = 1;
-  ASSERT_EQ(::setsockopt(squatter.get(), SOL_IP, IP_FREEBIND, &one, sizeof(one)), 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(53);
-  inet_pton(AF_INET, "10.88.9.1", &sa.sin_addr);
-  ASSERT_EQ(::bind(squatter.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  // Something else already answers on the gateway-to-be's port 53.
+  UniqueFd squatter = Squat("10.88.9.1");
+  ASSERT_TRUE(squatter.valid());
   const std::string before = Traces();
 
   v1::CreateNetworkRequest request;
@@ -411,6 +420,27 @@ TEST_F(MeshdDnsTest, ANetworkWhoseGatewayPortIsTakenIsRefusedAndLeavesNothing) {
   squatter.Reset();
   status = meshd().networks().Create(Ctx().get(), request, &network);
   EXPECT_TRUE(status.ok()) << StatusText(status);
+}
+
+// At recovery the network exists already: a taken port cannot refuse it, so meshd says so in
+// Info (and the log) until the network goes.
+TEST_F(MeshdDnsTest, APortTakenWhileMeshdWasDownIsReportedInInfo) {
+  CreateNetwork("later", "10.88.9.0/24");
+  meshd().Kill9();
+  UniqueFd squatter = Squat("10.88.9.1");
+  ASSERT_TRUE(squatter.valid());
+  ASSERT_TRUE(meshd().Restart().ok());
+  v1::DnsInfo dns = Dns();
+  EXPECT_THAT(dns.listening(), Not(::testing::Contains("10.88.9.1")));
+  ASSERT_EQ(dns.problems_size(), 1) << dns.DebugString();
+  EXPECT_THAT(dns.problems(0),
+              HasSubstr("network \"later\": cannot answer DNS on 10.88.9.1 port 53"));
+  EXPECT_THAT(dns.problems(0), HasSubstr("until the port is free and meshd restarts"));
+  v1::RemoveNetworkRequest remove;
+  remove.set_name("later");
+  v1::RemoveNetworkResponse removed;
+  ASSERT_TRUE(meshd().networks().Remove(Ctx().get(), remove, &removed).ok());
+  EXPECT_EQ(Dns().problems_size(), 0);
 }
 
 // With the DNS off, containers keep the host's resolvers and nothing answers on gateways.
