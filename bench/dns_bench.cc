@@ -31,9 +31,8 @@
 #include "base/unique_fd.h"
 #include "bench/bench_util.h"
 #include "gtest/gtest.h"
-#include "runtime/container/cgroup_access.h"
 #include "tests/support/dns_query.h"
-#include "tests/support/meshd_fixture.h"
+#include "tests/support/meshd_api_test.h"
 #include "tests/support/sandbox.h"
 
 namespace mesh::testing {
@@ -44,8 +43,6 @@ using ::mesh::bench::Summarize;
 using ::mesh::bench::WaitForIdleCpus;
 using Clock = std::chrono::steady_clock;
 
-// "mesh-test-" so the sandbox sweeps what a crashed run leaves.
-constexpr char kCgroupParent[] = "mesh-test-dns-bench";
 constexpr char kGateway[] = "10.91.0.1";
 
 struct Flags {
@@ -87,16 +84,13 @@ struct PhaseResult {
 PhaseResult RunPhase(int fd, const char* name, const std::string& expect, int window,
                      absl::Duration duration) {
   PhaseResult r;
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(53);
-  inet_pton(AF_INET, kGateway, &to.sin_addr);
+  const sockaddr_in to = DnsAddress(kGateway);
   std::map<uint16_t, Clock::time_point> in_flight;
   uint16_t next_id = 1;
   auto send_one = [&] {
     while (in_flight.contains(next_id)) ++next_id;
     const std::string q = QueryWire(name, LDNS_RR_TYPE_A, next_id);
-    ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
     in_flight[next_id++] = Clock::now();
   };
   const Clock::time_point start = Clock::now();
@@ -150,69 +144,26 @@ void Print(const char* what, int window, const PhaseResult& r) {
       static_cast<unsigned long>(r.wrong));
 }
 
-class DnsBench : public SandboxTest {
+// meshd in the sandbox with a cgroup parent of the bench's own ("mesh-test-" so the sandbox
+// sweeps what a crashed run leaves).
+class DnsBench : public MeshdApiTest {
  protected:
-  void SetUp() override {
-    SandboxTest::SetUp();
-    if (HasFatalFailure() || IsSkipped()) return;
-    MeshdOptions options;
-    options.meshd_path = MESHD_PATH;
-    options.shim_path = MESH_SHIM_PATH;
-    options.extra_args = {"--cgroup-parent", kCgroupParent};
-    absl::StatusOr<std::unique_ptr<Meshd>> meshd = Meshd::Start(options);
-    ASSERT_TRUE(meshd.ok()) << meshd.status();
-    meshd_ = *std::move(meshd);
-  }
-  void TearDown() override {
-    if (meshd_ != nullptr && meshd_->running()) {
-      v1::ListContainersRequest list;
-      list.set_all(true);
-      v1::ListContainersResponse listed;
-      (void)meshd_->containers().List(Ctx().get(), list, &listed);
-      for (const v1::Container& c : listed.containers()) {
-        v1::RemoveContainerRequest request;
-        request.set_name(c.spec().name());
-        request.set_force(true);
-        v1::RemoveContainerResponse response;
-        (void)meshd_->containers().Remove(Ctx().get(), request, &response);
-      }
-    }
-    meshd_.reset();
-    runtime::DestroyCgroupParent(kCgroupParent).IgnoreError();
-    SandboxTest::TearDown();
-  }
-  v1::Container Create(const std::string& name, const std::string& alias) {
-    v1::CreateContainerRequest request;
-    v1::ContainerSpec* spec = request.mutable_spec();
-    spec->set_name(name);
-    spec->set_image("busybox");
-    for (const char* a : {"sleep", "100000"}) spec->add_args(a);
-    v1::NetworkAttachment* n = spec->add_networks();
-    n->set_network("bench");
-    if (!alias.empty()) n->add_aliases(alias);
-    request.set_start(true);
-    v1::Container c;
-    grpc::Status status = meshd_->containers().Create(Ctx().get(), request, &c);
-    EXPECT_TRUE(status.ok()) << StatusText(status);
-    return c;
-  }
+  DnsBench() : MeshdApiTest("mesh-test-dns-bench") {}
 
-  std::unique_ptr<Meshd> meshd_;
+  // A sleeping busybox container on "bench", with `alias` there ("": none).
+  v1::Container Member(const std::string& name, const std::string& alias) {
+    v1::ContainerSpec spec = Spec(name, "exec sleep 100000", "bench");
+    if (!alias.empty()) spec.mutable_networks(0)->add_aliases(alias);
+    return MustCreate(spec);
+  }
 };
 
 TEST_F(DnsBench, LocalAndForwardedNamesFromAMember) {
   const Flags flags = ParseFlags();
-  {
-    v1::CreateNetworkRequest request;
-    request.mutable_spec()->set_name("bench");
-    request.mutable_spec()->set_subnet("10.91.0.0/24");
-    v1::Network network;
-    grpc::Status status = meshd_->networks().Create(Ctx().get(), request, &network);
-    ASSERT_TRUE(status.ok()) << StatusText(status);
-  }
-  const v1::Container server = Create("server", "www");
-  Create("client", "");
-  for (int i = 0; i < flags.members; ++i) Create(absl::StrCat("m", i), absl::StrCat("alias", i));
+  CreateNetwork("bench", "10.91.0.0/24");
+  const v1::Container server = Member("server", "www");
+  Member("client", "");
+  for (int i = 0; i < flags.members; ++i) Member(absl::StrCat("m", i), absl::StrCat("alias", i));
   ASSERT_EQ(server.addresses_size(), 1);
   const std::string server_ip = server.addresses(0).ip();
 
@@ -226,11 +177,8 @@ TEST_F(DnsBench, LocalAndForwardedNamesFromAMember) {
   absl::StatusOr<NamespaceHandle> netns =
       NamespaceHandle::Open(absl::StrCat(Sandbox::kRunDir, "/netns/client"), CLONE_NEWNET);
   ASSERT_TRUE(netns.ok()) << netns.status();
-  UniqueFd fd;
-  ASSERT_TRUE(RunInNetns(*netns, [&] {
-                fd = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-                return absl::OkStatus();
-              }).ok());
+  const UniqueFd fd = UdpSocketIn(*netns);
+  ASSERT_TRUE(fd.valid());
   // Warm up (and wait for dnsmasq to answer).
   for (int i = 0; i < 50; ++i) {
     if (AskUdp(fd.get(), kGateway, QueryWire("outside.test.", LDNS_RR_TYPE_A),
@@ -253,7 +201,7 @@ TEST_F(DnsBench, LocalAndForwardedNamesFromAMember) {
           RunPhase(fd.get(), "outside.test.", "198.51.100.7", window, duration));
   }
   v1::InfoResponse info;
-  ASSERT_TRUE(meshd_->system().Info(Ctx().get(), v1::InfoRequest(), &info).ok());
+  ASSERT_TRUE(meshd().system().Info(Ctx().get(), v1::InfoRequest(), &info).ok());
   std::printf("meshd counted: %lu queries, %lu answered, %lu forwarded, %lu SERVFAIL\n",
               static_cast<unsigned long>(info.dns().queries()),
               static_cast<unsigned long>(info.dns().answered()),

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "agent/dns/message.h"
 
 namespace mesh::agent::dns {
@@ -13,6 +14,18 @@ namespace {
 using netplane::ipam::IpAddress;
 
 std::string Fqdn(absl::string_view name) { return absl::StrCat(absl::AsciiStrToLower(name), "."); }
+
+// Whether `name` (fully qualified, lower case) is "<first>." or "<first>.<second>.", in any
+// case, without making that string: this runs for every candidate of every query.
+bool IsFqdnOf(absl::string_view name, absl::string_view first, absl::string_view second = {}) {
+  if (!absl::ConsumeSuffix(&name, ".")) return false;
+  if (!second.empty()) {
+    if (!absl::EndsWithIgnoreCase(name, second)) return false;
+    name.remove_suffix(second.size());
+    if (!absl::ConsumeSuffix(&name, ".")) return false;
+  }
+  return absl::EqualsIgnoreCase(name, first);
+}
 
 }  // namespace
 
@@ -124,12 +137,11 @@ Lookup Zone::FindLocked(absl::string_view name, const Client& who) const {
   if (named == names_.end()) return out;
   for (const std::string& container : named->second) {
     const ZoneEntry& e = entries_.find(container)->second;
-    const bool by_name =
-        name == Fqdn(e.container) || (!e.group.empty() && !e.member.empty() &&
-                                      name == Fqdn(absl::StrCat(e.member, ".", e.group)));
+    const bool by_name = IsFqdnOf(name, e.container) || (!e.group.empty() && !e.member.empty() &&
+                                                         IsFqdnOf(name, e.member, e.group));
     for (const ZoneEntry::Address& a : e.addresses) {
       bool matches = by_name;
-      for (const std::string& alias : a.aliases) matches = matches || name == Fqdn(alias);
+      for (const std::string& alias : a.aliases) matches = matches || IsFqdnOf(name, alias);
       if (matches && visible(a)) out.addresses.push_back(a.ip);
     }
   }

@@ -179,10 +179,7 @@ TEST_F(DnsServerTest, ForwardsWhatItDoesNotKnowAndFailsFastWhenUpstreamIsGone) {
 TEST_F(DnsServerTest, MalformedPacketsAreCountedAndAnswersGoOn) {
   StartServer({});
   UniqueFd client = WanSocket(sandbox().wan(), Sandbox::kWanAddress);
-  sockaddr_in server{};
-  server.sin_family = AF_INET;
-  server.sin_port = htons(53);
-  inet_pton(AF_INET, Sandbox::kHostAddress, &server.sin_addr);
+  const sockaddr_in server = testing::DnsAddress(Sandbox::kHostAddress);
   const std::string good = QueryWire("web.lab.", LDNS_RR_TYPE_A, 1);
   int sent = 0;
   for (int i = 0; i < 500; ++i) {
@@ -190,7 +187,7 @@ TEST_F(DnsServerTest, MalformedPacketsAreCountedAndAnswersGoOn) {
                                   : std::string(static_cast<size_t>(i % 300), static_cast<char>(i));
     if (i % 3 == 0 && junk.size() > 2) junk[2] = static_cast<char>(junk[2] | 0x80);  // responses
     if (junk.empty()) continue;
-    ::sendto(client.get(), junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&server),
+    ::sendto(client.get(), junk.data(), junk.size(), 0, reinterpret_cast<const sockaddr*>(&server),
              sizeof(server));
     ++sent;
   }
@@ -217,11 +214,9 @@ TEST_F(DnsServerTest, AnswersOverTcpAndStopsListeningWhenAsked) {
   UniqueFd conn;
   ASSERT_TRUE(RunInNetns(sandbox().wan(), [&]() -> absl::Status {
                 conn = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-                sockaddr_in sa{};
-                sa.sin_family = AF_INET;
-                sa.sin_port = htons(53);
-                inet_pton(AF_INET, Sandbox::kHostAddress, &sa.sin_addr);
-                if (::connect(conn.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+                const sockaddr_in sa = testing::DnsAddress(Sandbox::kHostAddress);
+                if (::connect(conn.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) !=
+                    0) {
                   return absl::InternalError("connect");
                 }
                 return absl::OkStatus();

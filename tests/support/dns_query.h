@@ -1,8 +1,8 @@
 #pragma once
 
 // DNS on the wire for tests of meshd's DNS, made and read by ldns (they link it through
-// mesh_agent_dns): a query as a stub resolver sends it, an answer as tests look at it, and one
-// UDP exchange.
+// mesh_agent_dns): a query as a stub resolver sends it, an answer as tests look at it, a
+// client socket in a namespace, and one UDP exchange.
 
 #include <arpa/inet.h>
 #include <poll.h>
@@ -15,6 +15,8 @@
 
 #include "absl/time/time.h"
 #include "agent/dns/ldns.h"
+#include "base/ns/namespace_handle.h"
+#include "base/unique_fd.h"
 
 namespace mesh::testing {
 
@@ -60,16 +62,33 @@ inline DnsAnswer ReadDnsAnswer(const std::string& wire) {
   return a;
 }
 
+// A UDP socket made in `netns`: what it sends comes from there (a member's address, when it
+// is a member's namespace). Invalid if it could not be made.
+inline UniqueFd UdpSocketIn(const NamespaceHandle& netns) {
+  UniqueFd fd;
+  (void)RunInNetns(netns, [&] {
+    fd = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    return absl::OkStatus();
+  });
+  return fd;
+}
+
+// Port 53 of the IPv4 address `ip`.
+inline sockaddr_in DnsAddress(const char* ip) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(53);
+  inet_pton(AF_INET, ip, &sa.sin_addr);
+  return sa;
+}
+
 // One query over UDP from the socket `fd` to `server` port 53; the answer, or none (received
 // false) within `wait`.
 inline DnsAnswer AskUdp(int fd, const char* server, const std::string& query,
                         absl::Duration wait = absl::Seconds(5)) {
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(53);
-  inet_pton(AF_INET, server, &to.sin_addr);
-  if (::sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) <
-      0) {
+  const sockaddr_in to = DnsAddress(server);
+  if (::sendto(fd, query.data(), query.size(), 0, reinterpret_cast<const sockaddr*>(&to),
+               sizeof(to)) < 0) {
     return {};
   }
   pollfd p{fd, POLLIN, 0};

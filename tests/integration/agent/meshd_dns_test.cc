@@ -79,19 +79,16 @@ class MeshdDnsTest : public MeshdApiTest {
     return "";
   }
 
-  // A UDP socket inside the container's network namespace: what it sends comes from the
-  // container's own address, as the container's resolver would.
+  // The container's pinned network namespace.
+  absl::StatusOr<NamespaceHandle> NetnsOf(const std::string& container) {
+    return NamespaceHandle::Open(meshd().options().run_dir + "/netns/" + container, CLONE_NEWNET);
+  }
+  // A UDP socket inside it: what it sends comes from the container's own address, as the
+  // container's resolver would.
   UniqueFd SocketIn(const std::string& container) {
-    UniqueFd fd;
-    absl::StatusOr<NamespaceHandle> netns =
-        NamespaceHandle::Open(meshd().options().run_dir + "/netns/" + container, CLONE_NEWNET);
+    absl::StatusOr<NamespaceHandle> netns = NetnsOf(container);
     EXPECT_TRUE(netns.ok()) << netns.status();
-    if (!netns.ok()) return fd;
-    EXPECT_TRUE(RunInNetns(*netns, [&] {
-                  fd = UniqueFd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-                  return absl::OkStatus();
-                }).ok());
-    return fd;
+    return netns.ok() ? UdpSocketIn(*netns) : UniqueFd();
   }
   DnsAnswer Ask(const std::string& from, const char* name, ldns_rr_type type = LDNS_RR_TYPE_A,
                 absl::Duration wait = absl::Seconds(5), const char* server = kFrontGateway) {
@@ -104,12 +101,9 @@ class MeshdDnsTest : public MeshdApiTest {
   static UniqueFd Squat(const char* address) {
     UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     const int one = 1;
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(53);
-    inet_pton(AF_INET, address, &sa.sin_addr);
+    const sockaddr_in sa = DnsAddress(address);
     if (::setsockopt(fd.get(), SOL_IP, IP_FREEBIND, &one, sizeof(one)) != 0 ||
-        ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+        ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0) {
       return UniqueFd();
     }
     return fd;
@@ -273,10 +267,7 @@ TEST_F(MeshdDnsTest, MalformedBurstIsSurvivedAndAnswersGoOn) {
   Apply(Lab());
   const std::string web = Ip("lab-web", "lab-front");
   UniqueFd fd = SocketIn("lab-app");
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(53);
-  inet_pton(AF_INET, kFrontGateway, &to.sin_addr);
+  const sockaddr_in to = DnsAddress(kFrontGateway);
   const std::string good = QueryWire("web.lab.", LDNS_RR_TYPE_A);
   std::mt19937 random(8);
   for (int i = 0; i < 2000; ++i) {
@@ -298,16 +289,17 @@ TEST_F(MeshdDnsTest, MalformedBurstIsSurvivedAndAnswersGoOn) {
         junk[5] = 9;
         break;
     }
-    ::sendto(fd.get(), junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+    ::sendto(fd.get(), junk.data(), junk.size(), 0, reinterpret_cast<const sockaddr*>(&to),
+             sizeof(to));
   }
   // And over TCP: a length that promises more than comes, and noise.
-  absl::StatusOr<NamespaceHandle> netns =
-      NamespaceHandle::Open(meshd().options().run_dir + "/netns/lab-app", CLONE_NEWNET);
+  absl::StatusOr<NamespaceHandle> netns = NetnsOf("lab-app");
   ASSERT_TRUE(netns.ok());
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(RunInNetns(*netns, [&] {
                   UniqueFd tcp(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-                  if (::connect(tcp.get(), reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+                  if (::connect(tcp.get(), reinterpret_cast<const sockaddr*>(&to), sizeof(to)) !=
+                      0) {
                     return absl::InternalError("connect");
                   }
                   const std::string junk = i % 2 == 0 ? std::string("\xff\xff\x01\x02", 4)
